@@ -1,0 +1,183 @@
+"""The wire contract between devices and the hub: topics and typed payloads.
+
+Both sides import this module and nothing else to talk to each other. Every payload is
+a JSON object carrying ``schema`` (the contract version), ``kind``, ``device_id`` and a
+per-device ``seq`` that never goes backwards, also across restarts (the device's outbox
+assigns it). Units are in field names; times are timezone-aware UTC.
+
+Topics (``citytrack/v1/{role}/{device_id}/{kind}``)::
+
+    citytrack/v1/vehicle/{device_id}/fix       Fix, QoS 1, through the device outbox
+    citytrack/v1/vehicle/{device_id}/status    DeviceStatus, QoS 1, retained, last will = offline
+    citytrack/v1/station/{device_id}/sighting  reserved: beacon sightings (child watch)
+    citytrack/v1/station/{device_id}/passage   reserved: beacon passages (child watch)
+    citytrack/v1/station/{device_id}/status    DeviceStatus, as for vehicles
+    citytrack/v1/hub/alert/{device_id}         Alert, published by the hub for live views
+
+Errors::
+
+    ContractError(ValueError)        a topic or payload that breaks the contract
+      .topic, .reason                where and why
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "citytrack/v1"
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN, description="device identity")]
+
+
+class ContractError(ValueError):
+    """A topic or payload that does not follow the contract."""
+
+    def __init__(self, reason: str, *, topic: str = "") -> None:
+        super().__init__(f"{topic}: {reason}" if topic else reason)
+        self.topic = topic
+        self.reason = reason
+
+
+class Role(StrEnum):
+    VEHICLE = "vehicle"
+    STATION = "station"
+
+
+class Kind(StrEnum):
+    FIX = "fix"
+    STATUS = "status"
+    SIGHTING = "sighting"  # reserved for base stations (child watch)
+    PASSAGE = "passage"  # reserved for base stations (child watch)
+
+
+def topic_for(role: Role, device_id: str, kind: Kind) -> str:
+    """The topic a device publishes ``kind`` messages on."""
+    return f"{TOPIC_ROOT}/{role.value}/{device_id}/{kind.value}"
+
+
+def subscription(role: Role | None = None, kind: Kind | None = None) -> str:
+    """An MQTT subscription filter for all devices of ``role`` (any role if None)."""
+    return f"{TOPIC_ROOT}/{role.value if role else '+'}/+/{kind.value if kind else '+'}"
+
+
+def alert_topic(device_id: str) -> str:
+    return f"{TOPIC_ROOT}/hub/alert/{device_id}"
+
+
+def parse_topic(topic: str) -> tuple[Role, str, Kind]:
+    """Split a device topic into (role, device_id, kind).
+
+    Raises:
+        ContractError: the topic is not a device topic of this contract version.
+    """
+    parts = topic.split("/")
+    if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT:
+        raise ContractError("not a citytrack/v1/{role}/{device_id}/{kind} topic", topic=topic)
+    try:
+        role, kind = Role(parts[2]), Kind(parts[4])
+    except ValueError as exc:
+        raise ContractError(f"unknown role or kind in topic: {exc}", topic=topic) from exc
+    return role, parts[3], kind
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = Field(
+        default=SCHEMA_VERSION, alias="schema", description="contract version"
+    )
+    device_id: DeviceId
+
+
+class Fix(_Message):
+    """One GNSS epoch as the vehicle agent merged it from RMC/GGA/VTG/GSA."""
+
+    kind: Literal["fix"] = "fix"
+    seq: int = Field(ge=1, description="per-device sequence number, never goes backwards")
+    fix_time: AwareDatetime = Field(description="GNSS time of the fix, UTC")
+    recv_time: AwareDatetime = Field(description="agent clock when the epoch was read, UTC")
+    lat_deg: float = Field(ge=-90, le=90, description="WGS84 latitude, degrees")
+    lon_deg: float = Field(ge=-180, le=180, description="WGS84 longitude, degrees")
+    speed_mps: float | None = Field(
+        default=None, ge=0, description="speed over ground from the receiver (RMC/VTG), m/s"
+    )
+    course_deg: float | None = Field(
+        default=None, ge=0, lt=360, description="true course over ground, degrees"
+    )
+    alt_m: float | None = Field(default=None, description="altitude above mean sea level, m")
+    quality: int | None = Field(default=None, ge=0, le=9, description="GGA fix quality")
+    mode: int | None = Field(default=None, ge=1, le=3, description="GSA mode: 1 none, 2 2D, 3 3D")
+    sats_used: int | None = Field(default=None, ge=0, le=99, description="satellites used")
+    hdop: float | None = Field(default=None, ge=0, description="horizontal dilution of precision")
+    pdop: float | None = Field(default=None, ge=0)
+    vdop: float | None = Field(default=None, ge=0)
+
+
+class DeviceStatus(_Message):
+    """Retained device state: online/offline plus the agent's counters."""
+
+    kind: Literal["status"] = "status"
+    online: bool
+    time: AwareDatetime = Field(description="device clock when the status was made, UTC")
+    counters: dict[str, int] = Field(default_factory=dict, description="monotonic counters")
+
+
+class Alert(BaseModel):
+    """A detector's finding, as the hub stores and publishes it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    device_id: DeviceId
+    driver_id: str | None = None
+    kind: str = Field(description="harsh_braking | harsh_acceleration | speeding")
+    severity: Literal["low", "medium", "high"]
+    start_time: AwareDatetime
+    end_time: AwareDatetime
+    lat_deg: float
+    lon_deg: float
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+def encode(message: BaseModel) -> bytes:
+    """Serialize a message to its JSON wire form (field aliases, no nulls)."""
+    return message.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+_KINDS: dict[Kind, type[_Message]] = {Kind.FIX: Fix, Kind.STATUS: DeviceStatus}
+
+
+def decode(topic: str, payload: bytes) -> Fix | DeviceStatus:
+    """Validate a device message against its topic.
+
+    Raises:
+        ContractError: bad topic, kind not yet supported, invalid JSON or fields, or a
+            payload whose device_id differs from the topic's (a device may speak only
+            as itself).
+    """
+    _role, device_id, kind = parse_topic(topic)
+    model = _KINDS.get(kind)
+    if model is None:
+        raise ContractError(f"kind {kind.value!r} is reserved, not yet accepted", topic=topic)
+    try:
+        msg = model.model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise ContractError(f"invalid {kind.value}: {where}: {first['msg']}", topic=topic) from exc
+    if msg.device_id != device_id:
+        raise ContractError(
+            f"payload device_id {msg.device_id!r} differs from topic device {device_id!r}",
+            topic=topic,
+        )
+    assert isinstance(msg, Fix | DeviceStatus)
+    return msg
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
