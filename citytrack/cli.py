@@ -1,0 +1,267 @@
+"""The ``citytrack`` command: one entry point for devices, the hub and the demo.
+
+    citytrack demo                      simulated trucks through the real pipeline
+    citytrack hub                       ingest + detectors + HTTP API
+    citytrack agent vehicle             a truck's GNSS edge agent
+    citytrack sim gps                   a GPS receiver simulator on a pty
+    citytrack db upgrade                create/migrate the schema
+    citytrack alerts                    supervisor's alert table
+    citytrack nmea decode FILE|-        what the agent makes of a raw NMEA log
+
+Heavy imports happen inside each command, so a device installs only its extra.
+Configuration and usage errors print one clear line and exit 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from citytrack.config import CitytrackConfig, ConfigError, load_config
+from citytrack.mqtt import BrokerAddress
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
+agent_app = typer.Typer(no_args_is_help=True, help="Device agents.")
+sim_app = typer.Typer(no_args_is_help=True, help="Device simulators.")
+db_app = typer.Typer(no_args_is_help=True, help="Database administration.")
+nmea_app = typer.Typer(no_args_is_help=True, help="NMEA tools.")
+app.add_typer(agent_app, name="agent")
+app.add_typer(sim_app, name="sim")
+app.add_typer(db_app, name="db")
+app.add_typer(nmea_app, name="nmea")
+
+DATA_DIR = Path(".citytrack")
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML config (default config/osaka.toml)")
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="PostgreSQL URL (default: hub.db_url, else the embedded one)"),
+]
+BrokerOpt = Annotated[str | None, typer.Option("--broker", help="MQTT URL, mqtt://host:1883")]
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"citytrack: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _config(path: Path | None) -> CitytrackConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(f"bad configuration: {exc}")
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _db_url(cfg: CitytrackConfig, db: str | None, data_dir: Path = DATA_DIR) -> tuple[str, object]:
+    """The database URL to use, and the embedded server started for it (or None)."""
+    url = db or os.environ.get("CITYTRACK_DB") or cfg.hub.db_url
+    if url:
+        return url, None
+    from citytrack.services import EmbeddedPostgres
+
+    server = EmbeddedPostgres(data_dir / "pg").start()
+    return server.url, server
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+@app.command()
+def demo(
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    broker: BrokerOpt = None,
+    db: DbOpt = None,
+    summary_json: Annotated[Path | None, typer.Option(help="write the summary as JSON")] = None,
+    config: ConfigOpt = None,
+    data_dir: Annotated[Path, typer.Option(help="where the demo keeps its data")] = DATA_DIR,
+    live: Annotated[bool, typer.Option(help="live terminal view")] = True,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
+) -> None:
+    """Simulated garbage trucks through the real pipeline, with a live view."""
+    from citytrack.demo import DemoOptions, run_demo
+
+    cfg = _config(config)
+    logging.basicConfig(level=logging.WARNING, filename=str(_ensure(data_dir) / "demo.log"))
+    opts = DemoOptions(duration_s=duration, broker_url=broker, db_url=db, data_dir=data_dir,
+                       summary_json=summary_json, live=live, seed=seed)  # fmt: skip
+    raise typer.Exit(run_demo(cfg, opts))
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@app.command()
+def hub(
+    config: ConfigOpt = None,
+    broker: BrokerOpt = None,
+    db: DbOpt = None,
+    api_port: Annotated[int | None, typer.Option(help="HTTP API port")] = None,
+    verbose: bool = False,
+) -> None:
+    """Run the hub: MQTT ingest, detectors, storage and the HTTP API."""
+    from hub.ingest import HubService
+    from hub.server import ApiServer
+
+    _logging(verbose)
+    cfg = _config(config)
+    url, server = _db_url(cfg, db)
+    service = HubService(cfg, _address(broker or cfg.hub.broker_url), url)
+    service.start()
+    api = ApiServer(url, cfg.hub.api_host, api_port if api_port is not None else cfg.hub.api_port)
+    api.start()
+    typer.echo(f"hub running; API on http://{api.host}:{api.port}/api/alerts (Ctrl-C stops)")
+    _wait_for_signal()
+    api.stop()
+    service.stop()
+    if server is not None:
+        server.stop()  # type: ignore[attr-defined]
+
+
+def _address(url: str) -> BrokerAddress:
+    try:
+        return BrokerAddress.parse(url)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+@agent_app.command("vehicle")
+def agent_vehicle(
+    device_id: Annotated[str, typer.Option("--device-id", help="this unit's id")] = "truck-01",
+    serial: Annotated[str | None, typer.Option(help="serial port, e.g. /dev/ttyUSB0")] = None,
+    baud: Annotated[int, typer.Option(help="serial speed")] = 9600,
+    gpsd: Annotated[str | None, typer.Option(help="read NMEA from gpsd at HOST:PORT")] = None,
+    broker: BrokerOpt = None,
+    outbox: Annotated[Path | None, typer.Option(help="outbox file (SQLite)")] = None,
+    config: ConfigOpt = None,
+    verbose: bool = False,
+) -> None:
+    """Read a GNSS receiver and publish its fixes (QoS 1, durable outbox)."""
+    from edge_agent.agent import VehicleAgent
+    from edge_agent.outbox import Outbox
+    from edge_agent.sources import GpsdSource, SerialSource
+
+    _logging(verbose)
+    cfg = _config(config)
+    if (serial is None) == (gpsd is None):
+        fail("give exactly one of --serial PORT or --gpsd HOST:PORT")
+    if serial is not None:
+        source = SerialSource(serial, baud)
+    else:
+        host, _, port = (gpsd or "").partition(":")
+        source = GpsdSource(host or "127.0.0.1", int(port or 2947))
+    box = Outbox(outbox or Path(cfg.agent.outbox_dir) / f"{device_id}.db")
+    agent = VehicleAgent(device_id, source, box, _address(broker or cfg.agent.broker_url),
+                         max_inflight=cfg.agent.max_inflight,
+                         status_interval_s=cfg.agent.status_interval_s)  # fmt: skip
+    agent.start()
+    _wait_for_signal()
+    agent.stop(drain_timeout_s=2.0)
+
+
+@sim_app.command("gps")
+def sim_gps(
+    truck: Annotated[str, typer.Option(help="device id of the truck to simulate")] = "truck-01",
+    pty: Annotated[bool, typer.Option("--pty", help="write to a new pty, print its path")] = False,
+    out: Annotated[Path | None, typer.Option(help="write NMEA to this file")] = None,
+    rate: Annotated[float | None, typer.Option(help="epochs per second (1-10)")] = None,
+    seed: Annotated[int, typer.Option(help="random seed (deterministic output)")] = 1,
+    duration: Annotated[float | None, typer.Option(help="seconds of simulated driving")] = None,
+    labels: Annotated[Path | None, typer.Option(help="ground-truth episodes, JSON lines")] = None,
+    talker: Annotated[str, typer.Option(help="NMEA talker id (GP, GN)")] = "GP",
+    config: ConfigOpt = None,
+) -> None:
+    """A GPS receiver simulator: NMEA for a truck driving its route."""
+    from firmware_sim.cli import gps_main
+
+    if not pty and out is None:
+        fail("give --pty or --out FILE")
+    try:
+        code = gps_main(config_path=config, truck_id=truck, pty=pty, out=out, rate_hz=rate,
+                        seed=seed, duration_s=duration, labels=labels, talker=talker)  # fmt: skip
+    except ConfigError as exc:
+        fail(f"bad configuration: {exc}")
+    raise typer.Exit(code)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, db: DbOpt = None) -> None:
+    """Create or migrate the hub's schema."""
+    import psycopg
+
+    from hub import schema
+
+    cfg = _config(config)
+    url, server = _db_url(cfg, db)
+    with psycopg.connect(url, autocommit=True) as conn:
+        applied = schema.upgrade(conn)
+    typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
+    if server is not None:
+        server.stop()  # type: ignore[attr-defined]
+
+
+@app.command()
+def alerts(
+    vehicle: Annotated[str | None, typer.Option(help="device id")] = None,
+    kind: Annotated[str | None, typer.Option(help="harsh_braking, harsh_acceleration, speeding")] = None,
+    since: Annotated[datetime | None, typer.Option(help="ISO time, e.g. 2026-11-26T09:00")] = None,
+    until: Annotated[datetime | None, typer.Option(help="ISO time")] = None,
+    limit: Annotated[int, typer.Option(help="max rows")] = 50,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """The supervisor's alert list, newest first."""
+    from hub.alerts_view import alerts_main
+
+    cfg = _config(config)
+    url, server = _db_url(cfg, db)
+    code = alerts_main(db_url=url, vehicle=vehicle, kind=kind, since=since, until=until,
+                       limit=limit, as_json=json_out)  # fmt: skip
+    if server is not None:
+        server.stop()  # type: ignore[attr-defined]
+    raise typer.Exit(code)
+
+
+@nmea_app.command("decode")
+def nmea_decode(
+    file: Annotated[str, typer.Argument(help="raw NMEA log, or - for standard input")],
+    device_id: Annotated[str, typer.Option(help="device id to stamp on the fixes")] = "decode",
+) -> None:
+    """Decode a raw NMEA log as the agent would: one JSON fix per line, counters on stderr."""
+    from edge_agent.nmea_tool import decode_stream
+
+    if file == "-":
+        code = decode_stream(sys.stdin.buffer, sys.stdout, sys.stderr, device_id=device_id)
+    else:
+        try:
+            with open(file, "rb") as stream:
+                code = decode_stream(stream, sys.stdout, sys.stderr, device_id=device_id)
+        except OSError as exc:
+            fail(f"cannot read {file}: {exc.strerror}")
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,186 @@
+"""The hub's I/O shell: MQTT in, one worker thread through the pipeline, PostgreSQL out.
+
+The hub keeps a persistent MQTT session (fixed client id, clean_session=False) so the
+broker queues QoS 1 messages while it is down, and acknowledges each message only after
+the batch holding it is committed (paho ``manual_ack``). One worker thread processes
+batches in arrival order, so each device's messages are handled in order.
+
+A batch that the database rejects as data (not as a lost connection) is retried one
+message at a time; the message that still fails is dead-lettered with the database's
+reason. A lost connection is retried with backoff, the messages stay unacknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+
+from citytrack import wire
+from citytrack.config import CitytrackConfig
+from citytrack.mqtt import BrokerAddress, make_client
+from hub import schema
+from hub.pipeline import Batch, Inbound, Pipeline, build_pipeline
+from hub.store import DeadLetterRepository, DeviceRepository
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS = [
+    wire.subscription(wire.Role.VEHICLE),
+    wire.subscription(wire.Role.STATION),
+]
+
+
+class HubService:
+    """Ingests device messages into PostgreSQL and runs the detectors."""
+
+    def __init__(self, cfg: CitytrackConfig, address: BrokerAddress, db_url: str) -> None:
+        self.cfg = cfg
+        self.address = address
+        self.db_url = db_url
+        self.pipeline: Pipeline = build_pipeline(cfg.city, cfg.detectors)
+        self.counters = self.pipeline.counters
+        self._inbox: queue.Queue[Inbound] = queue.Queue()
+        self._stop = threading.Event()
+        self._busy = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection | None = None
+        self.client = make_client(cfg.hub.client_id, address, clean_session=False, manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+
+    def add_listener(self, listener: Callable[[Batch], None]) -> None:
+        """Call ``listener(batch)`` after each committed batch (live views)."""
+        self.pipeline.after_commit.append(listener)
+
+    def prepare_database(self) -> list[str]:
+        """Apply migrations and load the registry; returns the migration steps applied."""
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            applied = schema.upgrade(conn)
+            with conn.transaction():
+                DeviceRepository(conn).sync_registry(self.cfg.city)
+        return applied
+
+    def start(self) -> None:
+        self.prepare_database()
+        self._conn = psycopg.connect(self.db_url, autocommit=True)
+        self.add_listener(self._publish_alerts)
+        self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
+        self._thread.start()
+        self.client.connect_async(self.address.host, self.address.port, keepalive=30)
+        self.client.loop_start()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Block until every received message is processed, or timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._inbox.empty() and not self._busy.is_set():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        if self._conn is not None:
+            self._conn.close()
+
+    # paho callbacks (network thread)
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the hub: %s", reason)
+            return
+        client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
+        log.info("hub connected to %s:%d", self.address.host, self.address.port)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._busy.set()
+        self._inbox.put(Inbound(msg.topic, bytes(msg.payload), wire.utcnow(), msg.mid, msg.qos))
+
+    # worker thread
+
+    def _next_batch(self) -> list[Inbound]:
+        try:
+            first = self._inbox.get(timeout=0.2)
+        except queue.Empty:
+            self._busy.clear()
+            return []
+        self._busy.set()
+        batch = [first]
+        deadline = time.monotonic() + self.cfg.hub.batch_wait_s
+        while len(batch) < self.cfg.hub.batch_max:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._inbox.get(timeout=max(remaining, 0)))
+            except queue.Empty:
+                break
+        return batch
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            batch = self._next_batch()
+            if batch:
+                self._commit_with_retry(batch)
+                for msg in batch:
+                    if msg.qos > 0:
+                        self.client.ack(msg.mid, msg.qos)
+                if self._inbox.empty():
+                    self._busy.clear()
+
+    def _commit_with_retry(self, batch: list[Inbound]) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self._process(batch)
+                return
+            except psycopg.OperationalError as exc:
+                delay = backoff * (1 + random.random())
+                log.error("database unavailable (%s); retrying in %.1f s", exc, delay)
+                self._stop.wait(delay)
+                backoff = min(backoff * 2, 30.0)
+                self._reconnect()
+
+    def _process(self, batch: list[Inbound]) -> None:
+        assert self._conn is not None
+        try:
+            self.pipeline.process(self._conn, batch)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            if len(batch) == 1:
+                self._dead_letter(batch[0], f"rejected by the database: {exc}")
+                return
+            for msg in batch:  # find the poison message
+                self._process([msg])
+
+    def _dead_letter(self, msg: Inbound, reason: str) -> None:
+        assert self._conn is not None
+        log.warning("dead letter on %s: %s", msg.topic, reason)
+        with self._conn.transaction():
+            DeadLetterRepository(self._conn).insert(msg.topic, msg.payload, reason, msg.received_at)
+        self.counters.dead_letters += 1
+        self.counters.received += 1
+
+    def _reconnect(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = psycopg.connect(self.db_url, autocommit=True)
+        except psycopg.OperationalError as exc:
+            log.error("database reconnect failed: %s", exc)
+
+    def _publish_alerts(self, batch: Batch) -> None:
+        for alert in batch.stored_alerts:
+            payload = alert.model_dump_json(exclude_none=True).encode()
+            self.client.publish(wire.alert_topic(alert.device_id), payload, qos=1)
