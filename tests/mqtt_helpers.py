@@ -1,0 +1,59 @@
+"""A plain paho subscriber for tests: collects what a real broker delivers."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from citytrack.mqtt import BrokerAddress, make_client
+
+
+class Collector:
+    """Subscribes to ``topic`` (QoS 1) and keeps (topic, payload, retain) in arrival order."""
+
+    def __init__(self, url: str, topic: str, *, client_id: str | None = None,
+                 clean_session: bool = True) -> None:  # fmt: skip
+        self.address = BrokerAddress.parse(url)
+        self.topic = topic
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = make_client(client_id or f"test-{uuid.uuid4().hex[:8]}", self.address,
+                                  clean_session=clean_session)  # fmt: skip
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_message = self._on_message
+
+    def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
+        client.subscribe(self.topic, qos=1)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def start(self) -> Collector:
+        self.client.connect(self.address.host, self.address.port)
+        self.client.loop_start()
+        assert self._subscribed.wait(5), "subscription not acknowledged"
+        return self
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def payloads(self) -> list[bytes]:
+        with self._lock:
+            return [p for _, p, _ in self.messages]
+
+    def wait_for(self, count: int, timeout_s: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.messages) >= count:
+                    return True
+            time.sleep(0.02)
+        return False
