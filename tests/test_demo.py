@@ -1,0 +1,43 @@
+"""`citytrack demo` on its embedded defaults, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CITYTRACK = str(Path(sys.executable).with_name("citytrack"))
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+def run_demo(data_dir: Path, summary: Path, seconds: int) -> dict:  # type: ignore[type-arg]
+    proc = subprocess.run(
+        [CITYTRACK, "demo", "--duration", str(seconds), "--no-live", "--data-dir", str(data_dir),
+         "--summary-json", str(summary)],
+        capture_output=True, text=True, timeout=seconds + 120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "demo summary" in proc.stdout
+    return json.loads(summary.read_text())
+
+
+def test_demo_runs_on_embedded_defaults_and_reports_its_summary(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = run_demo(data, tmp_path / "s1.json", 30)
+    for key in ("fixes_sent", "fixes_stored", "duplicates_dropped", "alerts", "episodes"):
+        assert key in first
+    assert first["fixes_sent"] >= 5 * 20, first
+    assert first["fixes_stored"] == first["fixes_sent"], "every acknowledged fix is stored"
+    assert first["fixes_left_in_outbox"] == 0
+    assert set(first["alerts"]) == {"harsh_braking", "harsh_acceleration", "speeding"}
+    assert set(first["episodes"]) == {"detected", "missed", "false"}
+    # in 30 s the harsh braking (15 s) and harsh acceleration (12 s) episodes have happened
+    assert first["alerts"]["harsh_braking"] >= 1 and first["alerts"]["harsh_acceleration"] >= 1
+    assert first["episodes"]["detected"] >= 2 and first["episodes"]["false"] == 0
+    # a second run reuses the data directory: same database, outboxes continue their seq
+    assert (data / "pg" / "PG_VERSION").exists()
+    second = run_demo(data, tmp_path / "s2.json", 10)
+    assert second["fixes_stored"] == second["fixes_sent"] > 0
