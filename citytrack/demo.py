@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import signal
 import threading
 import time
@@ -26,7 +27,13 @@ from analytics.episodes import EpisodeLabel, match_episodes
 from citytrack.config import CitytrackConfig, Truck
 from citytrack.demo_view import DemoView, LiveState
 from citytrack.mqtt import BrokerAddress
-from citytrack.services import AmqttBroker, EmbeddedPostgres, MosquittoBroker, find_mosquitto
+from citytrack.services import (
+    AmqttBroker,
+    EmbeddedPostgres,
+    MosquittoBroker,
+    device_acl,
+    find_mosquitto,
+)
 from edge_agent.agent import VehicleAgent
 from edge_agent.outbox import Outbox
 from edge_agent.sources import SerialSource
@@ -52,7 +59,7 @@ class DemoOptions:
 class TruckRig:
     """One simulated truck: a GPS receiver on a pty, read by a real vehicle agent."""
 
-    def __init__(self, truck: Truck, cfg: CitytrackConfig, opts: DemoOptions, broker: str,
+    def __init__(self, truck: Truck, cfg: CitytrackConfig, opts: DemoOptions, broker: BrokerAddress,
                  index: int, start: datetime) -> None:  # fmt: skip
         self.truck = truck
         data = opts.data_dir
@@ -66,7 +73,7 @@ class TruckRig:
             truck.device_id,
             SerialSource(self.receiver.port, 9600),
             Outbox(data / "outbox" / f"{truck.device_id}.db"),
-            BrokerAddress.parse(broker),
+            broker,
             max_inflight=cfg.agent.max_inflight,
             status_interval_s=cfg.agent.status_interval_s,
         )
@@ -89,19 +96,48 @@ class TruckRig:
         return [EpisodeLabel.from_json(line) for line in lines if line.strip()]
 
 
-def _start_services(stack: ExitStack, opts: DemoOptions) -> tuple[str, str]:
-    broker_url = opts.broker_url
-    if broker_url is None:
-        cls = MosquittoBroker if find_mosquitto() else AmqttBroker
-        broker = cls(opts.data_dir / "broker").start()
-        stack.callback(broker.stop)
-        broker_url = broker.url
+HUB_USER = "citytrack-hub"
+
+
+def _start_broker(stack: ExitStack, cfg: CitytrackConfig, opts: DemoOptions) -> Credentials:
+    """A private broker: mosquitto with a password per device and an ACL, else amqtt."""
+    if find_mosquitto() is None:
+        amqtt = AmqttBroker(opts.data_dir / "broker").start()
+        stack.callback(amqtt.stop)
+        log.warning("mosquitto not found: amqtt broker without device authentication")
+        return Credentials(amqtt.url, {})
+    users = {HUB_USER: secrets.token_urlsafe(16)}
+    users.update({t.device_id: secrets.token_urlsafe(16) for t in cfg.city.trucks})
+    broker = MosquittoBroker(opts.data_dir / "broker", users=users, acl=device_acl(HUB_USER))
+    broker.start()
+    stack.callback(broker.stop)
+    return Credentials(broker.url, users)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where the broker is, and each MQTT user's password (empty: anonymous)."""
+
+    url: str
+    passwords: dict[str, str]
+
+    def address(self, user: str) -> BrokerAddress:
+        base = BrokerAddress.parse(self.url)
+        return base.with_credentials(user, self.passwords[user]) if self.passwords else base
+
+
+def _start_services(stack: ExitStack, cfg: CitytrackConfig,
+                    opts: DemoOptions) -> tuple[Credentials, str]:  # fmt: skip
+    if opts.broker_url is not None:
+        broker = Credentials(opts.broker_url, {})
+    else:
+        broker = _start_broker(stack, cfg, opts)
     db_url = opts.db_url
     if db_url is None:
         pg = EmbeddedPostgres(opts.data_dir / "pg").start()
         stack.callback(pg.stop)
         db_url = pg.url
-    return broker_url, db_url
+    return broker, db_url
 
 
 def run_demo(cfg: CitytrackConfig, opts: DemoOptions) -> int:
@@ -113,8 +149,8 @@ def run_demo(cfg: CitytrackConfig, opts: DemoOptions) -> int:
     try:
         with ExitStack() as stack:
             view.note("starting broker and database ...")
-            broker_url, db_url = _start_services(stack, opts)
-            summary = _run(cfg, opts, stack, view, stop, broker_url, db_url)
+            broker, db_url = _start_services(stack, cfg, opts)
+            summary = _run(cfg, opts, stack, view, stop, broker, db_url)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -125,8 +161,8 @@ def run_demo(cfg: CitytrackConfig, opts: DemoOptions) -> int:
 
 
 def _run(cfg: CitytrackConfig, opts: DemoOptions, stack: ExitStack, view: DemoView,
-         stop: threading.Event, broker_url: str, db_url: str) -> dict[str, Any]:  # fmt: skip
-    hub = HubService(cfg, BrokerAddress.parse(broker_url), db_url)
+         stop: threading.Event, broker: Credentials, db_url: str) -> dict[str, Any]:  # fmt: skip
+    hub = HubService(cfg, broker.address(HUB_USER), db_url)
     state = LiveState(cfg)
     hub.add_listener(state.on_batch)
     hub.start()
@@ -135,7 +171,8 @@ def _run(cfg: CitytrackConfig, opts: DemoOptions, stack: ExitStack, view: DemoVi
     api.start()
     stack.callback(api.stop)
     start = datetime.now(UTC).replace(microsecond=0)
-    rigs = [TruckRig(t, cfg, opts, broker_url, i, start) for i, t in enumerate(cfg.city.trucks)]
+    rigs = [TruckRig(t, cfg, opts, broker.address(t.device_id), i, start)
+            for i, t in enumerate(cfg.city.trucks)]  # fmt: skip
     for rig in rigs:
         rig.start()
     view.note(f"hub API: {api.url}/api/vehicles  {api.url}/api/alerts")

@@ -64,6 +64,19 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
+def device_acl(hub_user: str) -> list[str]:
+    """Mosquitto ACL: the hub reads every device topic and writes alerts; each device
+    (user name = device id) may write and read only its own topics."""
+    return [
+        f"user {hub_user}",
+        "topic read citytrack/v1/#",
+        "topic write citytrack/v1/hub/#",
+        "",
+        "pattern readwrite citytrack/v1/vehicle/%u/#",
+        "pattern readwrite citytrack/v1/station/%u/#",
+    ]
+
+
 def find_mosquitto() -> str | None:
     return shutil.which("mosquitto") or next(
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)),
@@ -122,9 +135,16 @@ class MosquittoBroker:
             acl_file = self.workdir / "acl"
             acl_file.write_text("\n".join(self.acl or []) + "\n")
             conf += ["allow_anonymous false", f"password_file {pw}", f"acl_file {acl_file}"]
+        conf += self._privileges()
         path = self.workdir / "mosquitto.conf"
         path.write_text("\n".join(conf) + "\n")
         return path
+
+    def _privileges(self) -> list[str]:
+        """Started as root, mosquitto would drop to the ``mosquitto`` user, which cannot
+        reach files under root's private directories: this private, loopback-only broker
+        keeps the identity it was started with."""
+        return ["user root"] if os.geteuid() == 0 else []
 
     def start(self, timeout_s: float = 10.0) -> MosquittoBroker:
         exe = find_mosquitto()

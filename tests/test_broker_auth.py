@@ -1,0 +1,68 @@
+"""Devices authenticate and may publish only as themselves (Mosquitto password file + ACL)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from citytrack.mqtt import BrokerAddress, make_client
+from citytrack.services import MosquittoBroker, device_acl
+from tests.mqtt_helpers import Collector
+
+USERS = {"citytrack-hub": "hub-secret", "truck-01": "pw-1", "truck-02": "pw-2"}
+
+
+@pytest.fixture
+def secured(tmp_path: Path):  # type: ignore[no-untyped-def]
+    broker = MosquittoBroker(tmp_path / "mq", users=USERS, acl=device_acl("citytrack-hub")).start()
+    yield broker
+    broker.stop()
+
+
+def connect(broker: MosquittoBroker, user: str, password: str) -> tuple[mqtt.Client, object]:
+    address = BrokerAddress.parse(broker.url).with_credentials(user, password)
+    client = make_client(f"c-{user}", address)
+    result: list[object] = []
+    client.on_connect = lambda _c, _u, _f, reason, _p: result.append(reason)
+    client.connect(address.host, address.port)
+    client.loop_start()
+    deadline = time.monotonic() + 5
+    while not result and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return client, result[0] if result else None
+
+
+def test_wrong_password_is_refused(secured: MosquittoBroker) -> None:
+    client, reason = connect(secured, "truck-01", "guess")
+    client.loop_stop()
+    assert reason is not None and reason.is_failure  # type: ignore[attr-defined]
+
+
+def test_device_cannot_publish_as_another_device(secured: MosquittoBroker) -> None:
+    hub_url = secured.url.replace("mqtt://", "mqtt://citytrack-hub:hub-secret@")
+    seen = Collector(hub_url, "citytrack/v1/vehicle/#").start()
+    truck1, reason = connect(secured, "truck-01", "pw-1")
+    assert reason is not None and not reason.is_failure  # type: ignore[attr-defined]
+    truck1.publish("citytrack/v1/vehicle/truck-02/fix", b"forged", qos=1).wait_for_publish(5)
+    truck1.publish("citytrack/v1/vehicle/truck-01/fix", b"own", qos=1).wait_for_publish(5)
+    assert seen.wait_for(1)
+    time.sleep(0.5)
+    truck1.disconnect()
+    truck1.loop_stop()
+    seen.stop()
+    assert seen.messages == [("citytrack/v1/vehicle/truck-01/fix", b"own", False)]
+
+
+def test_device_cannot_read_other_devices(secured: MosquittoBroker) -> None:
+    spy_url = secured.url.replace("mqtt://", "mqtt://truck-02:pw-2@")
+    spy = Collector(spy_url, "citytrack/v1/vehicle/#").start()
+    truck1, _ = connect(secured, "truck-01", "pw-1")
+    truck1.publish("citytrack/v1/vehicle/truck-01/fix", b"private", qos=1).wait_for_publish(5)
+    time.sleep(0.5)
+    truck1.disconnect()
+    truck1.loop_stop()
+    spy.stop()
+    assert spy.messages == []
