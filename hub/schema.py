@@ -1,0 +1,366 @@
+"""The hub's database schema: numbered migration steps, TimescaleDB when the server has it.
+
+``upgrade(conn)`` applies, in order, each step not yet recorded in ``schema_migrations``,
+one transaction per step (an advisory lock serialises two hubs upgrading at once). The
+storage mode is chosen on the first upgrade and recorded with every step, so a database
+keeps its mode even if TimescaleDB is installed on the server later.
+
+Two modes, one set of tables (``vehicles``, ``drivers``, ``device_status``, ``fixes``,
+``alerts``, ``dead_letters``):
+
+* **TimescaleDB** (the extension is available *and* preloaded): ``CREATE EXTENSION
+  timescaledb``; ``fixes`` (on ``fix_time``, 1-day chunks), ``alerts`` (on
+  ``start_time``, 30-day chunks) and ``dead_letters`` (on ``received_at``, 1-day chunks)
+  are hypertables. A unique index on a hypertable must contain its time column, so fixes
+  are unique on (device_id, seq, fix_time): a replayed fix carries the same fix_time and
+  still deduplicates. Fixes are compressed (segment by device_id, order by fix_time) by a
+  policy after ``compress_after_days``; retention policies drop fix chunks after
+  ``fixes_days`` and dead-letter chunks after ``dead_letters_days``. Alerts are kept.
+  (This path is written for TimescaleDB >= 2.11 and not exercised by the test suite,
+  which runs on PostgreSQL without the extension; the tests only check that its SQL
+  parses.)
+* **Plain PostgreSQL**: ordinary tables, fixes unique on (device_id, seq), a BRIN index on
+  ``fix_time``; nothing expires by itself, ``prune`` does the retention's job (run it
+  daily).
+
+Fixes, statuses and alerts name their device without a foreign key to ``vehicles``: a
+device missing from the registry still has its data kept.
+
+Errors: ``hub.store.MigrationError`` (a step failed, or ``conn`` is inside a transaction)
+and ``hub.store.StoreUnavailableError`` / ``StoreRejectedError`` from ``prune``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+from hub.store import Connection, MigrationError, translate_errors
+
+log = logging.getLogger(__name__)
+
+FIXES_RETENTION_DAYS = 400
+DEAD_LETTERS_RETENTION_DAYS = 30
+COMPRESS_AFTER_DAYS = 7
+_LOCK_KEY = 0x63697479  # "city": pg_advisory_xact_lock key for schema changes
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long rows are kept, days (TimescaleDB policies, or ``prune`` arguments)."""
+
+    fixes_days: int = FIXES_RETENTION_DAYS
+    dead_letters_days: int = DEAD_LETTERS_RETENTION_DAYS
+    compress_after_days: int = COMPRESS_AFTER_DAYS
+
+    def __post_init__(self) -> None:
+        for name in ("fixes_days", "dead_letters_days", "compress_after_days"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1 day, got {getattr(self, name)}")
+
+
+Statement = tuple[str, tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One migration step: its name (``NNNN_what``) and the SQL for the chosen mode."""
+
+    name: str
+    statements: list[Statement] = field(default_factory=list)
+
+
+_REGISTRY = """
+CREATE TABLE drivers (id text PRIMARY KEY, name text NOT NULL);
+CREATE TABLE vehicles (
+    device_id text PRIMARY KEY,
+    name text NOT NULL,
+    driver_id text REFERENCES drivers (id),
+    vehicle_class text NOT NULL
+);
+CREATE TABLE device_status (
+    device_id text PRIMARY KEY,
+    online boolean NOT NULL,
+    status_time timestamptz NOT NULL,
+    counters jsonb NOT NULL DEFAULT '{}',
+    updated_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+_FIXES = """
+CREATE TABLE fixes (
+    device_id text NOT NULL,
+    seq bigint NOT NULL,
+    fix_time timestamptz NOT NULL,
+    recv_time timestamptz NOT NULL,
+    ingest_time timestamptz NOT NULL,
+    lat_deg double precision NOT NULL,
+    lon_deg double precision NOT NULL,
+    speed_mps double precision,
+    course_deg double precision,
+    alt_m double precision,
+    quality smallint,
+    mode smallint,
+    sats_used smallint,
+    hdop double precision,
+    pdop double precision,
+    vdop double precision
+)
+"""
+
+_ALERTS = """
+CREATE TABLE alerts (
+    id bigserial NOT NULL,
+    device_id text NOT NULL,
+    driver_id text,
+    kind text NOT NULL,
+    severity text NOT NULL CHECK (severity IN ('low', 'medium', 'high')),
+    start_time timestamptz NOT NULL,
+    end_time timestamptz NOT NULL,
+    lat_deg double precision NOT NULL,
+    lon_deg double precision NOT NULL,
+    details jsonb NOT NULL DEFAULT '{}',
+    created_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+_DEAD_LETTERS = """
+CREATE TABLE dead_letters (
+    id bigserial NOT NULL,
+    received_at timestamptz NOT NULL,
+    topic text NOT NULL,
+    payload bytea NOT NULL,
+    reason text NOT NULL
+)
+"""
+
+
+def _sql(*statements: str) -> list[Statement]:
+    return [(s.strip(), ()) for s in statements if s.strip()]
+
+
+def _hypertable(table: str, column: str, chunk: str) -> Statement:
+    query = (
+        f"SELECT create_hypertable('{table}', '{column}', "
+        f"chunk_time_interval => INTERVAL '{chunk}', if_not_exists => TRUE)"
+    )
+    return query, ()
+
+
+def _fixes_step(timescale: bool) -> Step:
+    if not timescale:
+        return Step("0003_fixes", _sql(
+            _FIXES,
+            "CREATE UNIQUE INDEX fixes_device_seq_key ON fixes (device_id, seq)",
+            "CREATE INDEX fixes_device_time_idx ON fixes (device_id, fix_time DESC)",
+            "CREATE INDEX fixes_time_brin ON fixes USING brin (fix_time)",
+        ))  # fmt: skip
+    return Step("0003_fixes", [
+        *_sql(_FIXES),
+        _hypertable("fixes", "fix_time", "1 day"),
+        *_sql(
+            "CREATE UNIQUE INDEX fixes_device_seq_key ON fixes (device_id, seq, fix_time)",
+            "CREATE INDEX fixes_device_time_idx ON fixes (device_id, fix_time DESC)",
+        ),
+    ])  # fmt: skip
+
+
+def _alerts_step(timescale: bool) -> Step:
+    indexes = _sql(
+        "CREATE UNIQUE INDEX alerts_device_kind_start_key ON alerts (device_id, kind, start_time)",
+        "CREATE INDEX alerts_start_idx ON alerts (start_time DESC)",
+        "CREATE INDEX alerts_kind_start_idx ON alerts (kind, start_time DESC)",
+    )
+    if not timescale:
+        return Step("0004_alerts", [*_sql(_ALERTS, "ALTER TABLE alerts ADD PRIMARY KEY (id)"),
+                                    *indexes])  # fmt: skip
+    return Step("0004_alerts", [
+        *_sql(_ALERTS),
+        _hypertable("alerts", "start_time", "30 days"),
+        *_sql("ALTER TABLE alerts ADD PRIMARY KEY (id, start_time)"),
+        *indexes,
+    ])  # fmt: skip
+
+
+def _dead_letters_step(timescale: bool) -> Step:
+    index = "CREATE INDEX dead_letters_received_idx ON dead_letters (received_at DESC)"
+    if not timescale:
+        return Step("0005_dead_letters", _sql(
+            _DEAD_LETTERS, "ALTER TABLE dead_letters ADD PRIMARY KEY (id)", index
+        ))  # fmt: skip
+    return Step("0005_dead_letters", [
+        *_sql(_DEAD_LETTERS),
+        _hypertable("dead_letters", "received_at", "1 day"),
+        *_sql("ALTER TABLE dead_letters ADD PRIMARY KEY (id, received_at)", index),
+    ])  # fmt: skip
+
+
+def _policies_step(timescale: bool, retention: Retention) -> Step:
+    if not timescale:
+        return Step("0006_retention")  # plain PostgreSQL: prune() does this job
+    days = "make_interval(days => %s)"
+    return Step("0006_retention", [
+        *_sql(
+            "ALTER TABLE fixes SET (timescaledb.compress, "
+            "timescaledb.compress_segmentby = 'device_id', "
+            "timescaledb.compress_orderby = 'fix_time DESC, seq DESC')"
+        ),
+        (f"SELECT add_compression_policy('fixes', {days}, if_not_exists => TRUE)",
+         (retention.compress_after_days,)),
+        (f"SELECT add_retention_policy('fixes', {days}, if_not_exists => TRUE)",
+         (retention.fixes_days,)),
+        (f"SELECT add_retention_policy('dead_letters', {days}, if_not_exists => TRUE)",
+         (retention.dead_letters_days,)),
+    ])  # fmt: skip
+
+
+def steps(timescale: bool, retention: Retention | None = None) -> list[Step]:
+    """Every migration step, in order, for one storage mode."""
+    retention = retention or Retention()
+    extension = _sql("CREATE EXTENSION IF NOT EXISTS timescaledb") if timescale else []
+    return [
+        Step("0001_extensions", extension),
+        Step("0002_registry", _sql(*_REGISTRY.split(";"))),
+        _fixes_step(timescale),
+        _alerts_step(timescale),
+        _dead_letters_step(timescale),
+        _policies_step(timescale, retention),
+    ]
+
+
+def _timescale_available(conn: Connection) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
+        " current_setting('shared_preload_libraries')"
+    ).fetchone()
+    return bool(row and row[0] and "timescaledb" in str(row[1]))
+
+
+def timescale_available(conn: Connection) -> bool:
+    """True when the server can run TimescaleDB: the extension is installed and preloaded.
+
+    Raises:
+        StoreUnavailableError, StoreRejectedError: the query failed.
+    """
+    with translate_errors("detect timescaledb"):
+        return _timescale_available(conn)
+
+
+def _applied(conn: Connection) -> dict[str, bool]:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " name text PRIMARY KEY, timescale boolean NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    rows = conn.execute("SELECT name, timescale FROM schema_migrations").fetchall()
+    return {str(name): bool(ts) for name, ts in rows}
+
+
+def _mode(conn: Connection, timescale: bool | None) -> bool:
+    try:
+        with conn.transaction():  # detection inside too: leave no implicit transaction open
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            applied = _applied(conn)
+            detected = _timescale_available(conn) if timescale is None and not applied else False
+    except psycopg.Error as exc:
+        raise MigrationError("0000_schema_migrations", str(exc).strip()) from exc
+    if not applied:
+        return detected if timescale is None else timescale
+    recorded = next(iter(applied.values()))
+    if timescale is not None and timescale != recorded:
+        raise MigrationError("mode", f"database was created with timescale={recorded}")
+    return recorded
+
+
+def _apply(conn: Connection, step: Step, timescale: bool) -> bool:
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            if step.name in _applied(conn):
+                return False  # another process applied it while we waited for the lock
+            for query, params in step.statements:
+                conn.execute(query.encode(), params)  # bytes: plain SQL, not a LiteralString
+            conn.execute(
+                "INSERT INTO schema_migrations (name, timescale) VALUES (%s, %s)",
+                (step.name, timescale),
+            )
+    except psycopg.Error as exc:
+        raise MigrationError(step.name, str(exc).strip()) from exc
+    return True
+
+
+def upgrade(
+    conn: Connection, *, timescale: bool | None = None, retention: Retention | None = None
+) -> list[str]:
+    """Apply the steps not yet applied; returns their names (empty when up to date).
+
+    Args:
+        conn: a connection outside any transaction; every step commits on its own.
+        timescale: force the storage mode on a new database (None: detect). On a
+            database already upgraded the recorded mode is used.
+        retention: policy lengths for TimescaleDB (ignored on plain PostgreSQL).
+
+    Raises:
+        MigrationError: ``conn`` is inside a transaction, the mode asked for differs
+            from the recorded one, or a step failed (that step is rolled back, the ones
+            before it stay applied).
+    """
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        raise MigrationError("start", "connection is inside a transaction")
+    mode = _mode(conn, timescale)
+    done: list[str] = []
+    for step in steps(mode, retention):
+        if _apply(conn, step, mode):
+            log.info("applied schema step %s (timescale=%s)", step.name, mode)
+            done.append(step.name)
+    return done
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """Rows deleted by ``prune``."""
+
+    fixes: int
+    dead_letters: int
+
+
+@translate_errors("prune")
+def prune(
+    conn: Connection,
+    older_than_days: float = FIXES_RETENTION_DAYS,
+    *,
+    dead_letters_older_than_days: float = DEAD_LETTERS_RETENTION_DAYS,
+    now: datetime | None = None,
+) -> PruneResult:
+    """Delete fixes with ``fix_time`` and dead letters with ``received_at`` before the cutoffs.
+
+    The plain-PostgreSQL stand-in for TimescaleDB's retention policies (on a hypertable it
+    still works, row by row). Runs in the caller's transaction; ``now`` (aware) defaults
+    to the database clock.
+
+    Raises:
+        ValueError: a negative age or a naive ``now``.
+        StoreUnavailableError, StoreRejectedError: the database failed.
+    """
+    if older_than_days < 0 or dead_letters_older_than_days < 0:
+        raise ValueError("retention ages must be >= 0 days")
+    if now is not None and now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, got {now!r}")
+    if now is None:
+        row = conn.execute("SELECT now()").fetchone()
+        assert row is not None
+        now = row[0]
+    assert now is not None
+    fixes = conn.execute(
+        "DELETE FROM fixes WHERE fix_time < %s", (now - timedelta(days=older_than_days),)
+    ).rowcount
+    dead = conn.execute(
+        "DELETE FROM dead_letters WHERE received_at < %s",
+        (now - timedelta(days=dead_letters_older_than_days),),
+    ).rowcount
+    return PruneResult(fixes=fixes, dead_letters=dead)

@@ -1,0 +1,191 @@
+"""Schema migrations and retention on a real PostgreSQL 15 (the plain path: no TimescaleDB)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from citytrack.wire import Fix
+from hub import schema
+from hub.store import DeadLetterRepository, FixRepository, MigrationError
+
+ALL_STEPS = [s.name for s in schema.steps(timescale=False)]
+TABLES = {"drivers", "vehicles", "device_status", "fixes", "alerts", "dead_letters"}
+
+
+@pytest.fixture
+def conn(pg_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        yield c
+
+
+def tables(conn: psycopg.Connection) -> set[str]:
+    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    return {r[0] for r in rows}
+
+
+def index_columns(conn: psycopg.Connection, index: str) -> str:
+    row = conn.execute("SELECT pg_get_indexdef(%s::regclass)", (index,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_steps_are_numbered_in_order_and_same_for_both_modes() -> None:
+    ts = [s.name for s in schema.steps(timescale=True)]
+    assert ALL_STEPS == ts == sorted(ts)
+    assert len(set(ALL_STEPS)) == len(ALL_STEPS)
+
+
+def test_upgrade_on_an_empty_database_then_idempotent(conn: psycopg.Connection) -> None:
+    assert tables(conn) == set()
+    assert schema.upgrade(conn) == ALL_STEPS
+    assert tables(conn) == TABLES | {"schema_migrations"}
+    assert schema.upgrade(conn) == []
+    recorded = conn.execute("SELECT name, timescale FROM schema_migrations ORDER BY name")
+    assert recorded.fetchall() == [(name, False) for name in ALL_STEPS]
+
+
+def test_plain_path_indexes(conn: psycopg.Connection) -> None:
+    schema.upgrade(conn, timescale=False)
+    assert "(device_id, seq)" in index_columns(conn, "fixes_device_seq_key")
+    assert "UNIQUE" in index_columns(conn, "fixes_device_seq_key")
+    assert "(device_id, fix_time DESC)" in index_columns(conn, "fixes_device_time_idx")
+    assert "brin (fix_time)" in index_columns(conn, "fixes_time_brin")
+    assert "UNIQUE" in index_columns(conn, "alerts_device_kind_start_key")
+    assert "(device_id, kind, start_time)" in index_columns(conn, "alerts_device_kind_start_key")
+
+
+def test_upgrade_commits_on_a_non_autocommit_connection(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as c:
+        assert schema.upgrade(c) == ALL_STEPS
+        assert c.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with psycopg.connect(pg_url, autocommit=True) as other:
+        assert tables(other) == TABLES | {"schema_migrations"}
+        assert schema.upgrade(other) == []
+
+
+def test_upgrade_refuses_a_connection_inside_a_transaction(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as c:
+        c.execute("SELECT 1")  # opens a transaction
+        with pytest.raises(MigrationError, match="inside a transaction"):
+            schema.upgrade(c)
+
+
+def test_a_failing_step_is_rolled_back_and_named(conn: psycopg.Connection) -> None:
+    # This server has no TimescaleDB: forcing that mode fails at the extension step.
+    with pytest.raises(MigrationError) as info:
+        schema.upgrade(conn, timescale=True)
+    assert info.value.step == "0001_extensions"
+    assert isinstance(info.value.__cause__, psycopg.Error)
+    assert tables(conn) == {"schema_migrations"}
+    assert schema.upgrade(conn) == ALL_STEPS  # detection picks the plain path
+
+
+def test_mode_is_fixed_by_the_first_upgrade(conn: psycopg.Connection) -> None:
+    schema.upgrade(conn)
+    with pytest.raises(MigrationError, match="timescale=False"):
+        schema.upgrade(conn, timescale=True)
+    assert schema.upgrade(conn, timescale=False) == []
+
+
+def test_concurrent_upgrades_apply_each_step_once(pg_url: str) -> None:
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with psycopg.connect(pg_url, autocommit=True) as c:
+                results.append(schema.upgrade(c))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(name for r in results for name in r) == ALL_STEPS
+
+
+def test_timescale_sql_parses(conn: psycopg.Connection) -> None:
+    """The TimescaleDB path cannot run here; each statement must at least parse.
+
+    Every statement runs in its own savepoint: missing functions or storage parameters of
+    the absent extension are expected, a syntax error is not.
+    """
+    retention = schema.Retention(fixes_days=400, dead_letters_days=30)
+    failures: list[str] = []
+    with conn.transaction(force_rollback=True):
+        for step in schema.steps(timescale=True, retention=retention):
+            for query, params in step.statements:
+                try:
+                    with conn.transaction():
+                        conn.execute(query.encode(), params)
+                except psycopg.errors.SyntaxError as exc:
+                    failures.append(f"{step.name}: {exc}")
+                except psycopg.Error:
+                    pass
+    assert failures == []
+
+
+def test_timescale_steps_make_hypertables_and_policies() -> None:
+    sql = "\n".join(q for s in schema.steps(timescale=True) for q, _ in s.statements)
+    for table, column in (("fixes", "fix_time"), ("alerts", "start_time"),
+                          ("dead_letters", "received_at")):  # fmt: skip
+        assert f"create_hypertable('{table}', '{column}'" in sql
+    assert "(device_id, seq, fix_time)" in sql
+    assert "compress_segmentby = 'device_id'" in sql
+    assert "add_compression_policy('fixes'" in sql
+    params = [p for s in schema.steps(True, schema.Retention(12, 3, 2)) for _, p in s.statements]
+    assert (12,) in params and (3,) in params and (2,) in params
+    with pytest.raises(ValueError, match="fixes_days"):
+        schema.Retention(fixes_days=0)
+
+
+def test_timescale_not_detected_on_plain_postgres(conn: psycopg.Connection) -> None:
+    preloaded = conn.execute("SHOW shared_preload_libraries").fetchone()
+    assert preloaded is not None and "timescaledb" not in preloaded[0]
+    assert schema.timescale_available(conn) is False
+
+
+def _fix(seq: int, fix_time: datetime) -> Fix:
+    return Fix(device_id="truck-01", seq=seq, fix_time=fix_time, recv_time=fix_time,
+               lat_deg=34.6, lon_deg=135.5)  # fmt: skip
+
+
+def test_prune_deletes_only_old_rows(conn: psycopg.Connection) -> None:
+    schema.upgrade(conn)
+    now = datetime(2025, 6, 1, tzinfo=UTC)
+    ages_days = {1: 401, 2: 400.01, 3: 399.99, 4: 10}
+    FixRepository(conn).insert_batch(
+        [_fix(seq, now - timedelta(days=age)) for seq, age in ages_days.items()], now
+    )
+    dead = DeadLetterRepository(conn)
+    for age in (31, 29):
+        dead.insert("t", b"x", f"age {age}", now - timedelta(days=age))
+
+    result = schema.prune(conn, 400, dead_letters_older_than_days=30, now=now)
+
+    assert result == schema.PruneResult(fixes=2, dead_letters=1)
+    left = conn.execute("SELECT seq FROM fixes ORDER BY seq").fetchall()
+    assert [r[0] for r in left] == [3, 4]
+    assert [d.reason for d in dead.recent(10)] == ["age 29"]
+    assert schema.prune(conn, 400, now=now) == schema.PruneResult(0, 0)
+
+
+def test_prune_defaults_to_the_database_clock(conn: psycopg.Connection) -> None:
+    schema.upgrade(conn)
+    real_now = datetime.now(UTC)
+    FixRepository(conn).insert_batch(
+        [_fix(1, real_now - timedelta(days=500)), _fix(2, real_now - timedelta(days=1))], real_now
+    )
+    assert schema.prune(conn) == schema.PruneResult(fixes=1, dead_letters=0)
+    with pytest.raises(ValueError):
+        schema.prune(conn, -1)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        schema.prune(conn, now=datetime(2025, 1, 1))
