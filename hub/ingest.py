@@ -28,9 +28,17 @@ from citytrack.config import CitytrackConfig
 from citytrack.mqtt import BrokerAddress, make_client
 from hub import schema
 from hub.pipeline import Batch, Inbound, Pipeline, build_pipeline
-from hub.store import DeadLetterRepository, DeviceRepository
+from hub.store import (
+    DeadLetterRepository,
+    DeviceRepository,
+    StoreRejectedError,
+    StoreUnavailableError,
+)
 
 log = logging.getLogger(__name__)
+
+# a lost or refused database connection: retry the batch later, keep it unacknowledged
+UNAVAILABLE = (psycopg.OperationalError, StoreUnavailableError)
 
 SUBSCRIPTIONS = [
     wire.subscription(wire.Role.VEHICLE),
@@ -87,11 +95,13 @@ class HubService:
         return False
 
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        """Finish (commit and acknowledge) the batch in hand, then disconnect. Messages
+        not yet processed stay unacknowledged and the broker redelivers them."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        self.client.disconnect()
+        self.client.loop_stop()
         if self._conn is not None:
             self._conn.close()
 
@@ -130,34 +140,42 @@ class HubService:
     def _work(self) -> None:
         while not self._stop.is_set():
             batch = self._next_batch()
-            if batch:
-                self._commit_with_retry(batch)
+            if batch and self._commit_with_retry(batch):
                 for msg in batch:
                     if msg.qos > 0:
                         self.client.ack(msg.mid, msg.qos)
                 if self._inbox.empty():
                     self._busy.clear()
 
-    def _commit_with_retry(self, batch: list[Inbound]) -> None:
+    def _commit_with_retry(self, batch: list[Inbound]) -> bool:
+        """Process the batch, retrying while the database is unreachable. False if the
+        hub is stopping before it could commit (the batch stays unacknowledged)."""
         backoff = 0.5
-        while not self._stop.is_set():
+        while True:
             try:
                 self._process(batch)
-                return
-            except psycopg.OperationalError as exc:
+                return True
+            except UNAVAILABLE as exc:
+                if self._stop.is_set():
+                    return False
                 delay = backoff * (1 + random.random())
                 log.error("database unavailable (%s); retrying in %.1f s", exc, delay)
                 self._stop.wait(delay)
                 backoff = min(backoff * 2, 30.0)
                 self._reconnect()
 
+    def _connection(self) -> psycopg.Connection:
+        """The worker's connection, reconnecting if it was lost (raises OperationalError)."""
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.db_url, autocommit=True)
+        return self._conn
+
     def _process(self, batch: list[Inbound]) -> None:
-        assert self._conn is not None
         try:
-            self.pipeline.process(self._conn, batch)
-        except psycopg.OperationalError:
+            self.pipeline.process(self._connection(), batch)
+        except UNAVAILABLE:
             raise
-        except psycopg.Error as exc:
+        except (psycopg.Error, StoreRejectedError) as exc:
             if len(batch) == 1:
                 self._dead_letter(batch[0], f"rejected by the database: {exc}")
                 return
@@ -165,20 +183,17 @@ class HubService:
                 self._process([msg])
 
     def _dead_letter(self, msg: Inbound, reason: str) -> None:
-        assert self._conn is not None
         log.warning("dead letter on %s: %s", msg.topic, reason)
-        with self._conn.transaction():
-            DeadLetterRepository(self._conn).insert(msg.topic, msg.payload, reason, msg.received_at)
+        conn = self._connection()
+        with conn.transaction():
+            DeadLetterRepository(conn).insert(msg.topic, msg.payload, reason, msg.received_at)
         self.counters.dead_letters += 1
         self.counters.received += 1
 
     def _reconnect(self) -> None:
-        try:
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = psycopg.connect(self.db_url, autocommit=True)
-        except psycopg.OperationalError as exc:
-            log.error("database reconnect failed: %s", exc)
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None  # the next attempt connects afresh
 
     def _publish_alerts(self, batch: Batch) -> None:
         for alert in batch.stored_alerts:

@@ -1,0 +1,120 @@
+"""The hub pipeline and its MQTT shell on real PostgreSQL and Mosquitto."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from citytrack import wire
+from citytrack.config import load_config
+from citytrack.mqtt import BrokerAddress, make_client
+from citytrack.services import MosquittoBroker
+from hub import schema
+from hub.ingest import HubService
+from hub.pipeline import Inbound, build_pipeline
+from hub.store import AlertRepository, DeadLetterRepository, FixRepository
+
+T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
+CFG = load_config()
+
+
+def fix(seq: int, speed_mps: float = 8.0, device: str = "truck-01") -> wire.Fix:
+    t = T0 + timedelta(seconds=seq)
+    return wire.Fix(device_id=device, seq=seq, fix_time=t, recv_time=t, lat_deg=34.6700,
+                    lon_deg=135.4960, speed_mps=speed_mps, quality=1, sats_used=9, hdop=0.8)  # fmt: skip
+
+
+def inbound(msg: wire.Fix | wire.DeviceStatus, topic: str | None = None) -> Inbound:
+    role, kind = wire.Role.VEHICLE, wire.Kind(msg.kind)
+    topic = topic or wire.topic_for(role, msg.device_id, kind)
+    return Inbound(topic, wire.encode(msg), datetime.now(UTC))
+
+
+@pytest.fixture
+def conn(pg_url: str):  # type: ignore[no-untyped-def]
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        schema.upgrade(c)
+        yield c
+
+
+def test_duplicates_and_bad_input_are_counted_and_dead_lettered(conn: psycopg.Connection) -> None:
+    pipeline = build_pipeline(CFG.city, CFG.detectors)
+    good = [inbound(fix(s)) for s in range(1, 11)]
+    bad = [
+        Inbound("citytrack/v1/vehicle/truck-01/fix", b"{not json", T0),
+        inbound(fix(99, device="truck-02"), topic="citytrack/v1/vehicle/truck-01/fix"),
+        inbound(fix(1, device="truck-99")),
+        Inbound("citytrack/v1/vehicle/truck-01/selfie", b"{}", T0),
+    ]
+    pipeline.process(conn, good + bad)
+    pipeline.process(conn, good[:5])  # a QoS 1 redelivery
+    c = pipeline.counters
+    assert (c.received, c.fixes_stored, c.duplicates_dropped, c.dead_letters) == (19, 10, 5, 4)
+    assert FixRepository(conn).count("truck-01") == 10
+    reasons = sorted(d.reason for d in DeadLetterRepository(conn).recent(10))
+    assert len(reasons) == 4
+    assert any("unknown device 'truck-99'" in r for r in reasons)
+    assert any("differs from topic" in r for r in reasons)
+    assert any("unknown role or kind" in r for r in reasons)
+
+
+def test_harsh_braking_in_the_stream_becomes_one_stored_alert(conn: psycopg.Connection) -> None:
+    pipeline = build_pipeline(CFG.city, CFG.detectors)
+    speeds = [11.0] * 10 + [6.0, 1.0, 0.0] + [0.0] * 5
+    fixes = [fix(i + 1, s) for i, s in enumerate(speeds)]
+    batch_a = pipeline.process(conn, [inbound(f) for f in fixes[:11]])
+    batch_b = pipeline.process(conn, [inbound(f) for f in fixes[11:]])
+    alerts = AlertRepository(conn).query(device_id="truck-01")
+    assert [a.kind for a in alerts] == ["harsh_braking"]
+    assert alerts[0].driver_id == "drv-tanaka"
+    assert len(batch_a.stored_alerts) + len(batch_b.stored_alerts) == 1
+    # replaying the whole stream (outbox replay) changes nothing
+    pipeline.process(conn, [inbound(f) for f in fixes])
+    assert len(AlertRepository(conn).query(device_id="truck-01")) == 1
+
+
+def publish(url: str, messages: list[tuple[str, bytes]]) -> None:
+    address = BrokerAddress.parse(url)
+    client = make_client(f"pub-{uuid.uuid4().hex[:6]}", address)
+    client.connect(address.host, address.port)
+    client.loop_start()
+    for topic, body in messages:
+        client.publish(topic, body, qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def wait(predicate, timeout_s: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.services
+def test_hub_keeps_its_session_so_messages_sent_while_it_is_down_arrive(
+    pg_url: str, own_broker: MosquittoBroker
+) -> None:
+    hub_cfg = CFG.model_copy(update={"hub": CFG.hub.model_copy(update={"client_id": "hub-t1"})})
+    hub = HubService(hub_cfg, BrokerAddress.parse(own_broker.url), pg_url)
+    hub.start()
+    first = [(wire.topic_for(wire.Role.VEHICLE, "truck-02", wire.Kind.FIX), wire.encode(fix(s, device="truck-02"))) for s in range(1, 51)]  # noqa: E501
+    publish(own_broker.url, first)
+    assert wait(lambda: hub.counters.fixes_stored == 50)
+    hub.stop()
+    second = [(t, wire.encode(fix(s, device="truck-02"))) for s in range(51, 251) for t in [first[0][0]]]
+    publish(own_broker.url, second + first[:10])  # 200 new while the hub is away, 10 repeats
+    hub = HubService(hub_cfg, BrokerAddress.parse(own_broker.url), pg_url)
+    hub.start()
+    try:
+        assert wait(lambda: hub.counters.fixes_stored == 200 and hub.counters.duplicates_dropped == 10), hub.counters
+    finally:
+        hub.stop()
+    with psycopg.connect(pg_url) as c:
+        assert FixRepository(c).count("truck-02") == 250
