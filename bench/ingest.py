@@ -98,7 +98,7 @@ def hub_rate(url: str, db_url: str, payloads: list[tuple[str, bytes]]) -> tuple[
     cfg = load_config(ROOT / "config" / "osaka.toml")
     hub = HubService(cfg, BrokerAddress.parse(url), db_url)
     hub.start()
-    time.sleep(1.0)  # subscribed
+    hub.wait_subscribed(10)
     stored0 = hub.counters.fixes_stored
     start = time.perf_counter()
     publish_all(url, payloads)

@@ -167,6 +167,7 @@ def _run(cfg: CitytrackConfig, opts: DemoOptions, stack: ExitStack, view: DemoVi
     hub.add_listener(state.on_batch)
     hub.start()
     stack.callback(hub.stop)
+    hub.wait_subscribed(10)
     api = ApiServer(db_url, port=0)
     api.start()
     stack.callback(api.stop)

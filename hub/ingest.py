@@ -63,6 +63,8 @@ class HubService:
         self.client = make_client(cfg.hub.client_id, address, clean_session=False, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self._subscribed = threading.Event()
 
     def add_listener(self, listener: Callable[[Batch], None]) -> None:
         """Call ``listener(batch)`` after each committed batch (live views)."""
@@ -84,6 +86,10 @@ class HubService:
         self._thread.start()
         self.client.connect_async(self.address.host, self.address.port, keepalive=30)
         self.client.loop_start()
+
+    def wait_subscribed(self, timeout_s: float) -> bool:
+        """Block until the broker has acknowledged the hub's subscriptions."""
+        return self._subscribed.wait(timeout_s)
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Block until every received message is processed, or timeout."""

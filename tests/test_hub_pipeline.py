@@ -104,6 +104,7 @@ def test_hub_keeps_its_session_so_messages_sent_while_it_is_down_arrive(
     hub_cfg = CFG.model_copy(update={"hub": CFG.hub.model_copy(update={"client_id": "hub-t1"})})
     hub = HubService(hub_cfg, BrokerAddress.parse(own_broker.url), pg_url)
     hub.start()
+    assert hub.wait_subscribed(10)  # the persistent session exists from here on
     first = [(wire.topic_for(wire.Role.VEHICLE, "truck-02", wire.Kind.FIX), wire.encode(fix(s, device="truck-02"))) for s in range(1, 51)]  # noqa: E501
     publish(own_broker.url, first)
     assert wait(lambda: hub.counters.fixes_stored == 50)

@@ -79,6 +79,7 @@ def test_every_fix_stored_once_across_agent_kill_and_broker_restart(
     broker = MosquittoBroker(tmp_path / "mq").start()
     hub = HubService(cfg, BrokerAddress.parse(broker.url), pg_url)
     hub.start()
+    assert hub.wait_subscribed(10)
     trucks = [Truck(t, tmp_path, broker.url) for t in TRUCKS]
     try:
         time.sleep(8)
