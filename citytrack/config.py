@@ -141,6 +141,13 @@ class HubConfig(_Section):
     batch_wait_s: float = Field(default=0.05, gt=0, description="max wait to fill a batch, s")
     api_host: str = Field(default="127.0.0.1", description="HTTP API bind address")
     api_port: int = Field(default=8080, ge=0, le=65535, description="HTTP API port; 0 = any")
+    fixes_retention_days: int = Field(default=400, ge=1, description="keep fixes this long, days")
+    dead_letters_retention_days: int = Field(
+        default=30, ge=1, description="keep dead letters this long, days"
+    )
+    maintenance_interval_s: float = Field(
+        default=3600, gt=0, description="how often the hub applies retention (plain PostgreSQL), s"
+    )
 
 
 class AgentConfig(_Section):

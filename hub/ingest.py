@@ -65,6 +65,10 @@ class HubService:
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self._subscribed = threading.Event()
+        self.retention = schema.Retention(
+            fixes_days=cfg.hub.fixes_retention_days,
+            dead_letters_days=cfg.hub.dead_letters_retention_days,
+        )
 
     def add_listener(self, listener: Callable[[Batch], None]) -> None:
         """Call ``listener(batch)`` after each committed batch (live views)."""
@@ -73,7 +77,7 @@ class HubService:
     def prepare_database(self) -> list[str]:
         """Apply migrations and load the registry; returns the migration steps applied."""
         with psycopg.connect(self.db_url, autocommit=True) as conn:
-            applied = schema.upgrade(conn)
+            applied = schema.upgrade(conn, retention=self.retention)
             with conn.transaction():
                 DeviceRepository(conn).sync_registry(self.cfg.city)
         return applied
@@ -84,6 +88,7 @@ class HubService:
         self.add_listener(self._publish_alerts)
         self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._maintain, name="hub-retention", daemon=True).start()
         self.client.connect_async(self.address.host, self.address.port, keepalive=30)
         self.client.loop_start()
 
@@ -110,6 +115,24 @@ class HubService:
         self.client.loop_stop()
         if self._conn is not None:
             self._conn.close()
+
+    def apply_retention(self) -> schema.PruneResult:
+        """Delete fixes and dead letters older than the configured retention."""
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            result = schema.prune(
+                conn,
+                self.retention.fixes_days,
+                dead_letters_older_than_days=self.retention.dead_letters_days,
+            )
+        log.info("retention: deleted %s", result)
+        return result
+
+    def _maintain(self) -> None:
+        while not self._stop.wait(self.cfg.hub.maintenance_interval_s):
+            try:
+                self.apply_retention()
+            except Exception:  # supervisor loop: log, try again next period
+                log.exception("retention run failed")
 
     # paho callbacks (network thread)
 

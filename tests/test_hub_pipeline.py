@@ -119,3 +119,18 @@ def test_hub_keeps_its_session_so_messages_sent_while_it_is_down_arrive(
         hub.stop()
     with psycopg.connect(pg_url) as c:
         assert FixRepository(c).count("truck-02") == 250
+
+
+def test_hub_retention_deletes_only_fixes_older_than_configured(pg_url: str) -> None:
+    hub_cfg = CFG.model_copy(update={"hub": CFG.hub.model_copy(update={"fixes_retention_days": 30})})
+    hub = HubService(hub_cfg, BrokerAddress.parse("mqtt://127.0.0.1:1"), pg_url)
+    hub.prepare_database()
+    now = datetime.now(UTC)
+    old = [f.model_copy(update={"fix_time": now - timedelta(days=31)}) for f in map(fix, range(1, 6))]
+    new = [f.model_copy(update={"fix_time": now - timedelta(days=29)}) for f in map(fix, range(6, 9))]
+    with psycopg.connect(pg_url, autocommit=True) as c, c.transaction():
+        FixRepository(c).insert_batch(old + new, now)
+    result = hub.apply_retention()
+    assert result.fixes == 5
+    with psycopg.connect(pg_url) as c:
+        assert FixRepository(c).count("truck-01") == 3
