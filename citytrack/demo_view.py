@@ -50,7 +50,7 @@ def describe_alert(alert: wire.Alert, tz: ZoneInfo) -> str:
     d = alert.details
     local = alert.start_time.astimezone(tz).strftime("%H:%M:%S")
     if alert.kind == "speeding":
-        what = f"{d.get('max_speed_kmh', 0):.0f} km/h in a {d.get('limit_kmh', 0):.0f} zone"
+        what = f"{d.get('max_speed_kmh', 0):.0f} km/h, limit {d.get('limit_kmh', 0):.0f}"
     else:
         what = f"{abs(float(d.get('peak_mps2', 0))):.1f} m/s²"
     return f"{local} {alert.device_id} {alert.kind} ({alert.severity}) {what}"

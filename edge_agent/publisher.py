@@ -60,7 +60,6 @@ class OutboxPublisher:
         self.client = make_client(client_id, address, clean_session=True)
         self.client.max_inflight_messages_set(max_inflight)
         self.client.max_queued_messages_set(0)
-        self.client.will_set(status_topic, make_status(False), qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
@@ -75,6 +74,7 @@ class OutboxPublisher:
         return len(self._inflight)
 
     def start(self) -> None:
+        self.client.will_set(self.status_topic, self.make_status(False), qos=1, retain=True)
         self.client.connect_async(self._address.host, self._address.port, keepalive=30)
         self.client.loop_start()
         self._thread = threading.Thread(target=self._run, name="outbox-publisher", daemon=True)
@@ -119,7 +119,8 @@ class OutboxPublisher:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
-        log.warning("disconnected from broker: %s; outbox keeps the backlog", reason)
+        if reason.is_failure:
+            log.warning("disconnected from broker: %s; the outbox keeps the backlog", reason)
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _r: Any, _p: Any) -> None:
         self._acks.put(mid)
