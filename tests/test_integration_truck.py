@@ -29,6 +29,22 @@ TRUCKS = ["truck-01", "truck-03"]  # harsh braking; speeding in a school zone
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
+def outbox_depth(path: Path) -> int:
+    box = Outbox(path)
+    try:
+        return box.depth()
+    finally:
+        box.close()
+
+
+def outbox_last_seq(path: Path) -> int:
+    box = Outbox(path)
+    try:
+        return box.last_seq()
+    finally:
+        box.close()
+
+
 class Truck:
     def __init__(self, device_id: str, workdir: Path, broker_url: str) -> None:
         self.device_id = device_id
@@ -62,7 +78,7 @@ class Truck:
         self.sim.send_signal(signal.SIGTERM)
         self.sim.wait(10)
         deadline = time.monotonic() + 30
-        while Outbox(self.outbox).depth() and time.monotonic() < deadline:
+        while outbox_depth(self.outbox) and time.monotonic() < deadline:
             time.sleep(0.2)
         self.agent.send_signal(signal.SIGTERM)
         assert self.agent.wait(15) == 0
@@ -99,12 +115,15 @@ def test_every_fix_stored_once_across_agent_kill_and_broker_restart(
             for proc in (truck.sim, truck.agent):
                 if proc.poll() is None:
                     proc.kill()
+                    proc.wait()
+            if truck.sim.stdout is not None:
+                truck.sim.stdout.close()
         hub.stop()
         broker.stop()
 
     with psycopg.connect(pg_url) as conn:
         for truck in trucks:
-            last_seq = Outbox(truck.outbox).last_seq()
+            last_seq = outbox_last_seq(truck.outbox)
             assert last_seq > 100, f"{truck.device_id} queued only {last_seq} fixes"
             count, distinct, lo, hi = conn.execute(
                 "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM fixes"
