@@ -40,7 +40,7 @@ def make_payloads(device_ids: list[str], n: int, seq0: int) -> list[tuple[str, b
     for i in range(n):
         dev = device_ids[i % len(device_ids)]
         seq = seq0 + i // len(device_ids) + 1
-        t = t0 + timedelta(seconds=seq)
+        t = t0 + timedelta(seconds=i // len(device_ids))
         fix = wire.Fix(device_id=dev, seq=seq, fix_time=t, recv_time=t, lat_deg=34.67,
                        lon_deg=135.50, speed_mps=8.0, course_deg=90.0, alt_m=5.0, quality=1,
                        mode=3, sats_used=9, hdop=0.9)  # fmt: skip
