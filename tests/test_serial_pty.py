@@ -1,0 +1,109 @@
+"""A real serial port: NMEA written to a pty's master, read by SerialSource (pyserial) on
+its slave, decoded by the agent's decoder (as gpsd's FakePTY regression tests do)."""
+
+from __future__ import annotations
+
+import operator
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import reduce
+
+import pytest
+
+from edge_agent.nmea import Epoch, NmeaFixDecoder
+from edge_agent.sources import GnssSource, SerialSource, SourceOpenError, SourceReadError
+
+
+def nmea(body: str) -> bytes:
+    return f"${body}*{reduce(operator.xor, body.encode(), 0):02X}\r\n".encode()
+
+
+def receiver_cycle(second: int) -> list[bytes]:
+    tod = f"0930{second:02d}.00"
+    return [
+        nmea(f"GNRMC,{tod},A,3441.2350,N,13530.1500,E,12.5,90.0,010424,,,A"),
+        nmea("GNVTG,90.0,T,,M,12.5,N,23.2,K,A"),
+        nmea(f"GNGGA,{tod},3441.2350,N,13530.1500,E,1,09,0.8,12.3,M,37.2,M,,"),
+        nmea("GNGSA,A,3,01,03,08,11,14,17,22,,,,,,1.5,0.8,1.2,1"),
+        nmea("GPGSV,1,1,04,01,40,083,46,03,27,261,42,08,10,309,38,11,65,071,47"),
+    ]
+
+
+@pytest.fixture
+def pty() -> Iterator[tuple[int, str]]:
+    """(master fd, slave device path) of a fresh pseudo-terminal."""
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    os.close(slave)  # pyserial opens the slave itself, by its path
+    yield master, path
+    try:
+        os.close(master)
+    except OSError:
+        pass  # the test closed it
+
+
+def read_fixes(source: GnssSource, decoder: NmeaFixDecoder, count: int) -> list[Epoch]:
+    epochs: list[Epoch] = []
+    deadline = time.monotonic() + 10
+    while len(epochs) < count and time.monotonic() < deadline:
+        epochs += decoder.feed(source.read(timeout_s=0.2))
+    return epochs
+
+
+def test_fixes_through_a_real_serial_port(pty: tuple[int, str]) -> None:
+    master, path = pty
+    with SerialSource(path, 9600) as source:
+        assert isinstance(source, GnssSource)
+        decoder = NmeaFixDecoder()
+        for second in range(3):
+            for line in receiver_cycle(second):
+                os.write(master, line[:20])  # a UART hands over bytes as they come
+                os.write(master, line[20:])
+        epochs = read_fixes(source, decoder, 3)  # the 3rd as soon as its cycle ends
+    assert [e.fix_time for e in epochs] == [
+        datetime(2024, 4, 1, 9, 30, s, tzinfo=UTC) for s in range(3)
+    ]
+    e = epochs[-1]
+    assert (e.lat_deg, e.lon_deg) == pytest.approx((34 + 41.235 / 60, 135 + 30.15 / 60))
+    assert (e.speed_mps, e.sats_used, e.mode) == (pytest.approx(12.5 * 1852 / 3600), 9, 3)
+    assert decoder.counters.unsupported == 3 and decoder.counters.garbage == 0
+
+
+def test_line_noise_on_the_wire_is_counted(pty: tuple[int, str]) -> None:
+    master, path = pty
+    with SerialSource(path, 4800) as source:
+        decoder = NmeaFixDecoder()
+        noisy = [b"\x00\xff\xfe", *receiver_cycle(0), b"\xb5\x62\x01\x07$", *receiver_cycle(1)]
+        os.write(master, b"".join(noisy) + b"".join(receiver_cycle(2)))
+        epochs = read_fixes(source, decoder, 3)
+    assert [e.fix_time.second for e in epochs] == [0, 1, 2]
+    assert decoder.counters.garbage == 3  # the NULs, the UBX header, the first "$" of "$$"
+
+
+def test_read_times_out_with_nothing(pty: tuple[int, str]) -> None:
+    _, path = pty
+    with SerialSource(path) as source:
+        start = time.monotonic()
+        assert source.read(timeout_s=0.2) == b""
+        assert time.monotonic() - start >= 0.15
+
+
+def test_a_vanished_device_is_a_read_error(pty: tuple[int, str]) -> None:
+    master, path = pty
+    source = SerialSource(path)
+    os.close(master)  # the receiver is unplugged
+    with pytest.raises(SourceReadError) as caught:
+        source.read(timeout_s=1.0)
+    assert caught.value.source == path and isinstance(caught.value, OSError)
+    source.close()
+    with pytest.raises(SourceReadError):
+        source.read(timeout_s=0.0)
+
+
+def test_a_missing_port_is_an_open_error(tmp_path: os.PathLike[str]) -> None:
+    missing = os.path.join(tmp_path, "ttyUSB9")
+    with pytest.raises(SourceOpenError) as caught:
+        SerialSource(missing)
+    assert caught.value.source == missing and caught.value.__cause__ is not None
