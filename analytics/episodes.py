@@ -61,8 +61,14 @@ class EpisodeLabel:
             raw = json.loads(line)
             start = datetime.fromisoformat(raw["start"])
             end = datetime.fromisoformat(raw["end"])
-            label = cls(str(raw["device_id"]), str(raw["kind"]), start, end,
-                        float(raw["peak_value"]), raw.get("zone_id"))  # fmt: skip
+            label = cls(
+                str(raw["device_id"]),
+                str(raw["kind"]),
+                start,
+                end,
+                float(raw["peak_value"]),
+                raw.get("zone_id"),
+            )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"not an episode label: {line!r}") from exc
         if label.kind not in EPISODE_ALERT_KIND:

@@ -41,9 +41,21 @@ def make_payloads(device_ids: list[str], n: int, seq0: int) -> list[tuple[str, b
         dev = device_ids[i % len(device_ids)]
         seq = seq0 + i // len(device_ids) + 1
         t = t0 + timedelta(seconds=i // len(device_ids))
-        fix = wire.Fix(device_id=dev, seq=seq, fix_time=t, recv_time=t, lat_deg=34.67,
-                       lon_deg=135.50, speed_mps=8.0, course_deg=90.0, alt_m=5.0, quality=1,
-                       mode=3, sats_used=9, hdop=0.9)  # fmt: skip
+        fix = wire.Fix(
+            device_id=dev,
+            seq=seq,
+            fix_time=t,
+            recv_time=t,
+            lat_deg=34.67,
+            lon_deg=135.50,
+            speed_mps=8.0,
+            course_deg=90.0,
+            alt_m=5.0,
+            quality=1,
+            mode=3,
+            sats_used=9,
+            hdop=0.9,
+        )
         out.append((wire.topic_for(wire.Role.VEHICLE, dev, wire.Kind.FIX), wire.encode(fix)))
     return out
 
@@ -114,12 +126,28 @@ def hub_rate(url: str, db_url: str, payloads: list[tuple[str, bytes]]) -> tuple[
 def agent_usage(url: str, workdir: Path, seconds: float) -> tuple[float, float, int]:
     """CPU % (of one core) and RSS (MB) of `citytrack agent vehicle` reading a 10 Hz pty."""
     exe = str(Path(sys.executable).with_name("citytrack"))
-    sim = subprocess.Popen([exe, "sim", "gps", "--pty", "--truck", "truck-01", "--rate", "10"],
-                           stdout=subprocess.PIPE, text=True)  # fmt: skip
+    sim = subprocess.Popen(
+        [exe, "sim", "gps", "--pty", "--truck", "truck-01", "--rate", "10"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert sim.stdout is not None
     port = sim.stdout.readline().split()[-1]
-    agent = subprocess.Popen([exe, "agent", "vehicle", "--serial", port, "--device-id", "truck-01",
-                              "--broker", url, "--outbox", str(workdir / "agent.db")])  # fmt: skip
+    agent = subprocess.Popen(
+        [
+            exe,
+            "agent",
+            "vehicle",
+            "--serial",
+            port,
+            "--device-id",
+            "truck-01",
+            "--broker",
+            url,
+            "--outbox",
+            str(workdir / "agent.db"),
+        ]
+    )
     try:
         proc = psutil.Process(agent.pid)
         time.sleep(3)  # imports and connect

@@ -102,8 +102,15 @@ def demo(
 
     cfg = _config(config)
     logging.basicConfig(level=logging.WARNING, filename=str(_ensure(data_dir) / "demo.log"))
-    opts = DemoOptions(duration_s=duration, broker_url=broker, db_url=db, data_dir=data_dir,
-                       summary_json=summary_json, live=live, seed=seed)  # fmt: skip
+    opts = DemoOptions(
+        duration_s=duration,
+        broker_url=broker,
+        db_url=db,
+        data_dir=data_dir,
+        summary_json=summary_json,
+        live=live,
+        seed=seed,
+    )
     raise typer.Exit(run_demo(cfg, opts))
 
 
@@ -160,21 +167,27 @@ def agent_vehicle(
     """Read a GNSS receiver and publish its fixes (QoS 1, durable outbox)."""
     from edge_agent.agent import VehicleAgent
     from edge_agent.outbox import Outbox
-    from edge_agent.sources import GpsdSource, SerialSource
+    from edge_agent.sources import GnssSource, GpsdSource, SerialSource
 
     _logging(verbose)
     cfg = _config(config)
     if (serial is None) == (gpsd is None):
         fail("give exactly one of --serial PORT or --gpsd HOST:PORT")
+    source: GnssSource
     if serial is not None:
         source = SerialSource(serial, baud)
     else:
         host, _, port = (gpsd or "").partition(":")
         source = GpsdSource(host or "127.0.0.1", int(port or 2947))
     box = Outbox(outbox or Path(cfg.agent.outbox_dir) / f"{device_id}.db")
-    agent = VehicleAgent(device_id, source, box, _address(broker or cfg.agent.broker_url),
-                         max_inflight=cfg.agent.max_inflight,
-                         status_interval_s=cfg.agent.status_interval_s)  # fmt: skip
+    agent = VehicleAgent(
+        device_id,
+        source,
+        box,
+        _address(broker or cfg.agent.broker_url),
+        max_inflight=cfg.agent.max_inflight,
+        status_interval_s=cfg.agent.status_interval_s,
+    )
     agent.start()
     _wait_for_signal()
     agent.stop(drain_timeout_s=2.0)
@@ -198,8 +211,17 @@ def sim_gps(
     if not pty and out is None:
         fail("give --pty or --out FILE")
     try:
-        code = gps_main(config_path=config, truck_id=truck, pty=pty, out=out, rate_hz=rate,
-                        seed=seed, duration_s=duration, labels=labels, talker=talker)  # fmt: skip
+        code = gps_main(
+            config_path=config,
+            truck_id=truck,
+            pty=pty,
+            out=out,
+            rate_hz=rate,
+            seed=seed,
+            duration_s=duration,
+            labels=labels,
+            talker=talker,
+        )
     except ConfigError as exc:
         fail(f"bad configuration: {exc}")
     raise typer.Exit(code)
@@ -224,7 +246,9 @@ def db_upgrade(config: ConfigOpt = None, db: DbOpt = None) -> None:
 @app.command()
 def alerts(
     vehicle: Annotated[str | None, typer.Option(help="device id")] = None,
-    kind: Annotated[str | None, typer.Option(help="harsh_braking, harsh_acceleration, speeding")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="harsh_braking, harsh_acceleration, speeding")
+    ] = None,
     since: Annotated[datetime | None, typer.Option(help="ISO time, e.g. 2026-11-26T09:00")] = None,
     until: Annotated[datetime | None, typer.Option(help="ISO time")] = None,
     limit: Annotated[int, typer.Option(help="max rows")] = 50,
@@ -237,8 +261,15 @@ def alerts(
 
     cfg = _config(config)
     url, server = _db_url(cfg, db)
-    code = alerts_main(db_url=url, vehicle=vehicle, kind=kind, since=since, until=until,
-                       limit=limit, as_json=json_out)  # fmt: skip
+    code = alerts_main(
+        db_url=url,
+        vehicle=vehicle,
+        kind=kind,
+        since=since,
+        until=until,
+        limit=limit,
+        as_json=json_out,
+    )
     if server is not None:
         server.stop()  # type: ignore[attr-defined]
     raise typer.Exit(code)

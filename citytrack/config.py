@@ -70,8 +70,8 @@ class Driver(_Section):
 
 
 class EpisodePlan(_Section):
-    kind: Literal["harsh_braking", "harsh_acceleration", "speeding_zone", "speeding_road"] = (
-        Field(description="scripted driving episode the simulator plays")
+    kind: Literal["harsh_braking", "harsh_acceleration", "speeding_zone", "speeding_road"] = Field(
+        description="scripted driving episode the simulator plays"
     )
     at_s: float = Field(ge=0, description="earliest start, seconds after the simulation starts")
 

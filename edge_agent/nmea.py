@@ -184,12 +184,18 @@ class _EpochBuilder:
         assert self.tod is not None and self.lat_deg is not None and self.lon_deg is not None
         return Epoch(
             fix_time=datetime.combine(day, self.tod, tzinfo=UTC),
-            lat_deg=self.lat_deg, lon_deg=self.lon_deg, speed_mps=self.speed_mps,
-            course_deg=self.course_deg, alt_m=self.alt_m, quality=self.quality,
-            mode=self.mode, sats_used=self.sats_used,
+            lat_deg=self.lat_deg,
+            lon_deg=self.lon_deg,
+            speed_mps=self.speed_mps,
+            course_deg=self.course_deg,
+            alt_m=self.alt_m,
+            quality=self.quality,
+            mode=self.mode,
+            sats_used=self.sats_used,
             hdop=self.hdop_fix if self.hdop_fix is not None else self.hdop_gsa,
-            pdop=self.pdop, vdop=self.vdop,
-        )  # fmt: skip
+            pdop=self.pdop,
+            vdop=self.vdop,
+        )
 
 
 class NmeaFixDecoder:

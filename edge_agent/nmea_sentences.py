@@ -184,10 +184,15 @@ def _rmc(f: _Fields) -> SentenceReport:
     lat, lon = f.position()
     knots = f.number("spd_over_grnd", lo=0.0)
     return SentenceReport(
-        f.address, f.kind, tod=tod, date=day, lat_deg=lat, lon_deg=lon,
+        f.address,
+        f.kind,
+        tod=tod,
+        date=day,
+        lat_deg=lat,
+        lon_deg=lon,
         speed_mps=None if knots is None else knots * KNOT_MPS,
         course_deg=f.course("true_course"),
-    )  # fmt: skip
+    )
 
 
 def _altitude(f: _Fields) -> float | None:
@@ -202,10 +207,16 @@ def _gga(f: _Fields) -> SentenceReport:
         return SentenceReport(f.address, f.kind, tod=tod, quality=quality, no_fix=True)
     lat, lon = f.position()
     return SentenceReport(
-        f.address, f.kind, tod=tod, lat_deg=lat, lon_deg=lon, quality=quality,
-        sats_used=f.integer("num_sats", 0, 99), hdop=f.number("horizontal_dil", lo=0.0),
+        f.address,
+        f.kind,
+        tod=tod,
+        lat_deg=lat,
+        lon_deg=lon,
+        quality=quality,
+        sats_used=f.integer("num_sats", 0, 99),
+        hdop=f.number("horizontal_dil", lo=0.0),
         alt_m=_altitude(f),
-    )  # fmt: skip
+    )
 
 
 def _gll(f: _Fields) -> SentenceReport:
@@ -224,10 +235,15 @@ def _gns(f: _Fields) -> SentenceReport:
         return SentenceReport(f.address, f.kind, tod=tod, no_fix=True)
     lat, lon = f.position()
     return SentenceReport(
-        f.address, f.kind, tod=tod, lat_deg=lat, lon_deg=lon,
-        sats_used=f.integer("num_sats", 0, 99), hdop=f.number("hdop", lo=0.0),
+        f.address,
+        f.kind,
+        tod=tod,
+        lat_deg=lat,
+        lon_deg=lon,
+        sats_used=f.integer("num_sats", 0, 99),
+        hdop=f.number("hdop", lo=0.0),
         alt_m=f.number("altitude"),
-    )  # fmt: skip
+    )
 
 
 def _vtg(f: _Fields) -> SentenceReport:
@@ -249,10 +265,13 @@ def _vtg(f: _Fields) -> SentenceReport:
 
 def _gsa(f: _Fields) -> SentenceReport:
     return SentenceReport(
-        f.address, f.kind, mode=f.integer("mode_fix_type", 1, 3),
-        pdop=f.number("pdop", lo=0.0), hdop=f.number("hdop", lo=0.0),
+        f.address,
+        f.kind,
+        mode=f.integer("mode_fix_type", 1, 3),
+        pdop=f.number("pdop", lo=0.0),
+        hdop=f.number("hdop", lo=0.0),
         vdop=f.number("vdop", lo=0.0),
-    )  # fmt: skip
+    )
 
 
 def _zda(f: _Fields) -> SentenceReport:
@@ -265,8 +284,14 @@ def _zda(f: _Fields) -> SentenceReport:
 
 
 _READERS: dict[str, Callable[[_Fields], SentenceReport]] = {
-    "RMC": _rmc, "GGA": _gga, "GLL": _gll, "GNS": _gns, "VTG": _vtg, "GSA": _gsa, "ZDA": _zda,
-}  # fmt: skip
+    "RMC": _rmc,
+    "GGA": _gga,
+    "GLL": _gll,
+    "GNS": _gns,
+    "VTG": _vtg,
+    "GSA": _gsa,
+    "ZDA": _zda,
+}
 
 TIMED_KINDS = frozenset({"RMC", "GGA", "GLL", "GNS", "ZDA"})
 

@@ -263,10 +263,7 @@ class Driver:
         view = self.view()
         script = self._scripts[0] if self._scripts else None
         control = script.control(view) if script is not None else Control()
-        if self._dwell_until is not None:
-            a = 0.0
-        else:
-            a = self._command(view, control, dt_s)
+        a = 0.0 if self._dwell_until is not None else self._command(view, control, dt_s)
         step = self._integrate(a, dt_s)
         self._after_step(step)
         if script is not None:

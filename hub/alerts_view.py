@@ -50,8 +50,17 @@ def render_table(
 ) -> Table:
     """A rich table of ``alerts`` (names looked up by device and driver id)."""
     table = Table(title=f"{len(alerts)} alert(s), newest first")
-    for header in (f"Start ({tz.key})", "Start (UTC)", "Vehicle", "Driver", "Kind",
-                   "Severity", "Duration", "Peak", "Location"):  # fmt: skip
+    for header in (
+        f"Start ({tz.key})",
+        "Start (UTC)",
+        "Vehicle",
+        "Driver",
+        "Kind",
+        "Severity",
+        "Duration",
+        "Peak",
+        "Location",
+    ):
         table.add_column(header, no_wrap=header not in ("Vehicle", "Driver"))
     for a in alerts:
         driver = drivers.get(a.driver_id, a.driver_id) if a.driver_id else "-"

@@ -110,9 +110,13 @@ def create_app(db_url: str, *, pool_max_size: int = 4, pool_timeout_s: float = 5
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool: ConnectionPool[Connection] = ConnectionPool(
-            db_url, min_size=1, max_size=pool_max_size, open=False, timeout=pool_timeout_s,
+            db_url,
+            min_size=1,
+            max_size=pool_max_size,
+            open=False,
+            timeout=pool_timeout_s,
             name="citytrack-api",
-        )  # fmt: skip
+        )
         pool.open(wait=False)
         app.state.pool = pool
         try:

@@ -63,8 +63,8 @@ class HubService:
         self.client = make_client(cfg.hub.client_id, address, clean_session=False, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: self._subscribed.set()
         self._subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.retention = schema.Retention(
             fixes_days=cfg.hub.fixes_retention_days,
             dead_letters_days=cfg.hub.dead_letters_retention_days,

@@ -154,20 +154,26 @@ def _hypertable(table: str, column: str, chunk: str) -> Statement:
 
 def _fixes_step(timescale: bool) -> Step:
     if not timescale:
-        return Step("0003_fixes", _sql(
-            _FIXES,
-            "CREATE UNIQUE INDEX fixes_device_seq_key ON fixes (device_id, seq)",
-            "CREATE INDEX fixes_device_time_idx ON fixes (device_id, fix_time DESC)",
-            "CREATE INDEX fixes_time_brin ON fixes USING brin (fix_time)",
-        ))  # fmt: skip
-    return Step("0003_fixes", [
-        *_sql(_FIXES),
-        _hypertable("fixes", "fix_time", "1 day"),
-        *_sql(
-            "CREATE UNIQUE INDEX fixes_device_seq_key ON fixes (device_id, seq, fix_time)",
-            "CREATE INDEX fixes_device_time_idx ON fixes (device_id, fix_time DESC)",
-        ),
-    ])  # fmt: skip
+        return Step(
+            "0003_fixes",
+            _sql(
+                _FIXES,
+                "CREATE UNIQUE INDEX fixes_device_seq_key ON fixes (device_id, seq)",
+                "CREATE INDEX fixes_device_time_idx ON fixes (device_id, fix_time DESC)",
+                "CREATE INDEX fixes_time_brin ON fixes USING brin (fix_time)",
+            ),
+        )
+    return Step(
+        "0003_fixes",
+        [
+            *_sql(_FIXES),
+            _hypertable("fixes", "fix_time", "1 day"),
+            *_sql(
+                "CREATE UNIQUE INDEX fixes_device_seq_key ON fixes (device_id, seq, fix_time)",
+                "CREATE INDEX fixes_device_time_idx ON fixes (device_id, fix_time DESC)",
+            ),
+        ],
+    )
 
 
 def _alerts_step(timescale: bool) -> Step:
@@ -177,46 +183,63 @@ def _alerts_step(timescale: bool) -> Step:
         "CREATE INDEX alerts_kind_start_idx ON alerts (kind, start_time DESC)",
     )
     if not timescale:
-        return Step("0004_alerts", [*_sql(_ALERTS, "ALTER TABLE alerts ADD PRIMARY KEY (id)"),
-                                    *indexes])  # fmt: skip
-    return Step("0004_alerts", [
-        *_sql(_ALERTS),
-        _hypertable("alerts", "start_time", "30 days"),
-        *_sql("ALTER TABLE alerts ADD PRIMARY KEY (id, start_time)"),
-        *indexes,
-    ])  # fmt: skip
+        return Step(
+            "0004_alerts", [*_sql(_ALERTS, "ALTER TABLE alerts ADD PRIMARY KEY (id)"), *indexes]
+        )
+    return Step(
+        "0004_alerts",
+        [
+            *_sql(_ALERTS),
+            _hypertable("alerts", "start_time", "30 days"),
+            *_sql("ALTER TABLE alerts ADD PRIMARY KEY (id, start_time)"),
+            *indexes,
+        ],
+    )
 
 
 def _dead_letters_step(timescale: bool) -> Step:
     index = "CREATE INDEX dead_letters_received_idx ON dead_letters (received_at DESC)"
     if not timescale:
-        return Step("0005_dead_letters", _sql(
-            _DEAD_LETTERS, "ALTER TABLE dead_letters ADD PRIMARY KEY (id)", index
-        ))  # fmt: skip
-    return Step("0005_dead_letters", [
-        *_sql(_DEAD_LETTERS),
-        _hypertable("dead_letters", "received_at", "1 day"),
-        *_sql("ALTER TABLE dead_letters ADD PRIMARY KEY (id, received_at)", index),
-    ])  # fmt: skip
+        return Step(
+            "0005_dead_letters",
+            _sql(_DEAD_LETTERS, "ALTER TABLE dead_letters ADD PRIMARY KEY (id)", index),
+        )
+    return Step(
+        "0005_dead_letters",
+        [
+            *_sql(_DEAD_LETTERS),
+            _hypertable("dead_letters", "received_at", "1 day"),
+            *_sql("ALTER TABLE dead_letters ADD PRIMARY KEY (id, received_at)", index),
+        ],
+    )
 
 
 def _policies_step(timescale: bool, retention: Retention) -> Step:
     if not timescale:
         return Step("0006_retention")  # plain PostgreSQL: prune() does this job
     days = "make_interval(days => %s)"
-    return Step("0006_retention", [
-        *_sql(
-            "ALTER TABLE fixes SET (timescaledb.compress, "
-            "timescaledb.compress_segmentby = 'device_id', "
-            "timescaledb.compress_orderby = 'fix_time DESC, seq DESC')"
-        ),
-        (f"SELECT add_compression_policy('fixes', {days}, if_not_exists => TRUE)",
-         (retention.compress_after_days,)),
-        (f"SELECT add_retention_policy('fixes', {days}, if_not_exists => TRUE)",
-         (retention.fixes_days,)),
-        (f"SELECT add_retention_policy('dead_letters', {days}, if_not_exists => TRUE)",
-         (retention.dead_letters_days,)),
-    ])  # fmt: skip
+    return Step(
+        "0006_retention",
+        [
+            *_sql(
+                "ALTER TABLE fixes SET (timescaledb.compress, "
+                "timescaledb.compress_segmentby = 'device_id', "
+                "timescaledb.compress_orderby = 'fix_time DESC, seq DESC')"
+            ),
+            (
+                f"SELECT add_compression_policy('fixes', {days}, if_not_exists => TRUE)",
+                (retention.compress_after_days,),
+            ),
+            (
+                f"SELECT add_retention_policy('fixes', {days}, if_not_exists => TRUE)",
+                (retention.fixes_days,),
+            ),
+            (
+                f"SELECT add_retention_policy('dead_letters', {days}, if_not_exists => TRUE)",
+                (retention.dead_letters_days,),
+            ),
+        ],
+    )
 
 
 def steps(timescale: bool, retention: Retention | None = None) -> list[Step]:

@@ -96,13 +96,41 @@ def _own_transaction(conn: Connection) -> contextlib.AbstractContextManager[Any]
 # --- fixes --------------------------------------------------------------------------------
 
 FIX_COLUMNS = (
-    "device_id", "seq", "fix_time", "recv_time", "ingest_time", "lat_deg", "lon_deg",
-    "speed_mps", "course_deg", "alt_m", "quality", "mode", "sats_used", "hdop", "pdop", "vdop",
-)  # fmt: skip
+    "device_id",
+    "seq",
+    "fix_time",
+    "recv_time",
+    "ingest_time",
+    "lat_deg",
+    "lon_deg",
+    "speed_mps",
+    "course_deg",
+    "alt_m",
+    "quality",
+    "mode",
+    "sats_used",
+    "hdop",
+    "pdop",
+    "vdop",
+)
 _FIX_TYPES = (
-    "text", "int8", "timestamptz", "timestamptz", "timestamptz", "float8", "float8",
-    "float8", "float8", "float8", "int2", "int2", "int2", "float8", "float8", "float8",
-)  # fmt: skip
+    "text",
+    "int8",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "int2",
+    "int2",
+    "int2",
+    "float8",
+    "float8",
+    "float8",
+)
 _STAGE = "citytrack_fix_stage"
 
 
@@ -199,9 +227,16 @@ class StoredAlert(Alert):
 
 
 _ALERT_FIELDS = (
-    "device_id", "driver_id", "kind", "severity", "start_time", "end_time",
-    "lat_deg", "lon_deg", "details",
-)  # fmt: skip
+    "device_id",
+    "driver_id",
+    "kind",
+    "severity",
+    "start_time",
+    "end_time",
+    "lat_deg",
+    "lon_deg",
+    "details",
+)
 _ALERT_RETURNING = "id, created_at, " + ", ".join(_ALERT_FIELDS)
 
 

@@ -15,15 +15,17 @@ from citytrack.mqtt import BrokerAddress, make_client
 class Collector:
     """Subscribes to ``topic`` (QoS 1) and keeps (topic, payload, retain) in arrival order."""
 
-    def __init__(self, url: str, topic: str, *, client_id: str | None = None,
-                 clean_session: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, url: str, topic: str, *, client_id: str | None = None, clean_session: bool = True
+    ) -> None:
         self.address = BrokerAddress.parse(url)
         self.topic = topic
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self.client = make_client(client_id or f"test-{uuid.uuid4().hex[:8]}", self.address,
-                                  clean_session=clean_session)  # fmt: skip
+        self.client = make_client(
+            client_id or f"test-{uuid.uuid4().hex[:8]}", self.address, clean_session=clean_session
+        )
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message

@@ -22,15 +22,29 @@ T0 = datetime(2024, 5, 1, 0, 30, 5, tzinfo=UTC)  # 09:30:05 in Osaka
 
 def alerts() -> list[Alert]:
     return [
-        Alert(device_id="truck-01", driver_id="drv-tanaka", kind="harsh_braking",
-              severity="high", start_time=T0, end_time=T0 + timedelta(seconds=2.5),
-              lat_deg=34.656012, lon_deg=135.493047,
-              details={"peak_mps2": 4.26, "threshold_mps2": 3.0, "duration_s": 2.5}),
-        Alert(device_id="truck-03", driver_id="drv-yamamoto", kind="speeding",
-              severity="medium", start_time=T0 + timedelta(hours=15),
-              end_time=T0 + timedelta(hours=15, seconds=12), lat_deg=34.66, lon_deg=135.4985,
-              details={"max_speed_kmh": 47.6, "limit_kmh": 30.0, "zone_id": "zone30-naniwa"}),
-    ]  # fmt: skip
+        Alert(
+            device_id="truck-01",
+            driver_id="drv-tanaka",
+            kind="harsh_braking",
+            severity="high",
+            start_time=T0,
+            end_time=T0 + timedelta(seconds=2.5),
+            lat_deg=34.656012,
+            lon_deg=135.493047,
+            details={"peak_mps2": 4.26, "threshold_mps2": 3.0, "duration_s": 2.5},
+        ),
+        Alert(
+            device_id="truck-03",
+            driver_id="drv-yamamoto",
+            kind="speeding",
+            severity="medium",
+            start_time=T0 + timedelta(hours=15),
+            end_time=T0 + timedelta(hours=15, seconds=12),
+            lat_deg=34.66,
+            lon_deg=135.4985,
+            details={"max_speed_kmh": 47.6, "limit_kmh": 30.0, "zone_id": "zone30-naniwa"},
+        ),
+    ]
 
 
 @pytest.fixture
@@ -45,8 +59,12 @@ def db_url(pg_url: str) -> str:
 def run(db_url: str, *, as_json: bool = False, **filters: object) -> tuple[int, str]:
     console = Console(file=io.StringIO(), width=240, color_system=None)
     args: dict[str, object] = {
-        "vehicle": None, "kind": None, "since": None, "until": None, "limit": 100,
-    }  # fmt: skip
+        "vehicle": None,
+        "kind": None,
+        "since": None,
+        "until": None,
+        "limit": 100,
+    }
     args.update(filters)
     code = alerts_main(db_url=db_url, as_json=as_json, console=console, **args)  # type: ignore[arg-type]
     out = console.file.getvalue()  # type: ignore[attr-defined]

@@ -162,7 +162,7 @@ def test_duplicates_and_late_fixes_are_ignored() -> None:
         state, _ = step(state, f, ZONES.limit_at(*IN_ZONE), CFG)
     for stale in (track[4], track[1], track[0].model_copy(update={"speed_mps": 0.0})):
         assert step(state, stale, ZONES.limit_at(*IN_ZONE), CFG) == (state, [])
-    assert run(track[:5] + [track[4], track[0]] + track[5:]) == run(track)
+    assert run([*track[:5], track[4], track[0], *track[5:]]) == run(track)
 
 
 # --- properties --------------------------------------------------------------------------

@@ -29,7 +29,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_unknown_key_is_named_with_the_file(tmp_path: Path) -> None:
-    text = (ROOT / "config" / "osaka.toml").read_text().replace("[hub]\n", "[hub]\nbatch_maxx = 3\n")
+    text = (
+        (ROOT / "config" / "osaka.toml").read_text().replace("[hub]\n", "[hub]\nbatch_maxx = 3\n")
+    )
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, text))
     assert err.value.key == "hub.batch_maxx"
@@ -37,8 +39,10 @@ def test_unknown_key_is_named_with_the_file(tmp_path: Path) -> None:
 
 
 def test_wrong_type_is_named(tmp_path: Path) -> None:
-    text = (ROOT / "config" / "osaka.toml").read_text().replace(
-        "default_road_limit_kmh = 60", 'default_road_limit_kmh = "fast"'
+    text = (
+        (ROOT / "config" / "osaka.toml")
+        .read_text()
+        .replace("default_road_limit_kmh = 60", 'default_road_limit_kmh = "fast"')
     )
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, text))
@@ -46,7 +50,11 @@ def test_wrong_type_is_named(tmp_path: Path) -> None:
 
 
 def test_dangling_reference_is_an_error(tmp_path: Path) -> None:
-    text = (ROOT / "config" / "osaka.toml").read_text().replace('135.4960], "cp-01"', '135.4960], "cp-99"')
+    text = (
+        (ROOT / "config" / "osaka.toml")
+        .read_text()
+        .replace('135.4960], "cp-01"', '135.4960], "cp-99"')
+    )
     with pytest.raises(ConfigError, match="cp-99"):
         load_config(write(tmp_path, text))
 
@@ -60,6 +68,8 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
 
 def test_readme_configuration_reference_is_current() -> None:
     readme = (ROOT / "README.md").read_text()
-    start = readme.index("<!-- config-reference:start -->\n") + len("<!-- config-reference:start -->\n")
+    start = readme.index("<!-- config-reference:start -->\n") + len(
+        "<!-- config-reference:start -->\n"
+    )
     end = readme.index("<!-- config-reference:end -->")
     assert readme[start:end] == reference_markdown(), "run: python -m citytrack.config_doc"

@@ -27,9 +27,17 @@ T0 = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)
 
 def alert(device_id: str, kind: str, minute: int) -> Alert:
     start = T0 + timedelta(minutes=minute)
-    return Alert(device_id=device_id, driver_id="drv-tanaka", kind=kind, severity="high",
-                 start_time=start, end_time=start + timedelta(seconds=4), lat_deg=34.66,
-                 lon_deg=135.49, details={"max_speed_kmh": 52.0, "limit_kmh": 30.0})  # fmt: skip
+    return Alert(
+        device_id=device_id,
+        driver_id="drv-tanaka",
+        kind=kind,
+        severity="high",
+        start_time=start,
+        end_time=start + timedelta(seconds=4),
+        lat_deg=34.66,
+        lon_deg=135.49,
+        details={"max_speed_kmh": 52.0, "limit_kmh": 30.0},
+    )
 
 
 @pytest.fixture
@@ -38,14 +46,28 @@ def seeded_url(pg_url: str) -> str:
         schema.upgrade(conn)
         with conn.transaction():
             DeviceRepository(conn).sync_registry(load_config().city)
-            AlertRepository(conn).insert([
-                alert("truck-01", "harsh_braking", 1),
-                alert("truck-01", "speeding", 2),
-                alert("truck-02", "speeding", 3),
-            ])  # fmt: skip
-            FixRepository(conn).insert_batch([Fix(
-                device_id="truck-02", seq=1, fix_time=T0, recv_time=T0, lat_deg=34.68,
-                lon_deg=135.50, speed_mps=8.5, course_deg=180.0)], T0)  # fmt: skip
+            AlertRepository(conn).insert(
+                [
+                    alert("truck-01", "harsh_braking", 1),
+                    alert("truck-01", "speeding", 2),
+                    alert("truck-02", "speeding", 3),
+                ]
+            )
+            FixRepository(conn).insert_batch(
+                [
+                    Fix(
+                        device_id="truck-02",
+                        seq=1,
+                        fix_time=T0,
+                        recv_time=T0,
+                        lat_deg=34.68,
+                        lon_deg=135.50,
+                        speed_mps=8.5,
+                        course_deg=180.0,
+                    )
+                ],
+                T0,
+            )
             DeviceRepository(conn).upsert_status(
                 DeviceStatus(device_id="truck-02", online=True, time=T0, counters={"sent": 1})
             )
@@ -60,7 +82,10 @@ def client(seeded_url: str) -> Iterator[TestClient]:
 
 def minutes(body: list[dict]) -> list[tuple[str, int]]:  # type: ignore[type-arg]
     starts = [datetime.fromisoformat(a["start_time"]) for a in body]
-    return [(a["device_id"], int((s - T0).total_seconds() // 60)) for a, s in zip(body, starts)]
+    return [
+        (a["device_id"], int((s - T0).total_seconds() // 60))
+        for a, s in zip(body, starts, strict=False)
+    ]
 
 
 def test_healthz(client: TestClient) -> None:
@@ -123,9 +148,16 @@ def test_vehicles(client: TestClient) -> None:
     assert set(body) == {t.device_id for t in load_config().city.trucks}
     seen = body["truck-02"]
     assert (seen["name"], seen["driver_id"], seen["driver_name"]) == (
-        "Naniwa 800 あ 12-02", "drv-suzuki", "Suzuki Kenji")  # fmt: skip
+        "Naniwa 800 あ 12-02",
+        "drv-suzuki",
+        "Suzuki Kenji",
+    )
     assert (seen["lat_deg"], seen["lon_deg"], seen["speed_mps"], seen["course_deg"]) == (
-        34.68, 135.50, 8.5, 180.0)  # fmt: skip
+        34.68,
+        135.50,
+        8.5,
+        180.0,
+    )
     assert seen["online"] is True and seen["counters"] == {"sent": 1}
     assert datetime.fromisoformat(seen["fix_time"]) == T0
     never = body["truck-01"]

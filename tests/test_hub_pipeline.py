@@ -24,8 +24,18 @@ CFG = load_config()
 
 def fix(seq: int, speed_mps: float = 8.0, device: str = "truck-01") -> wire.Fix:
     t = T0 + timedelta(seconds=seq)
-    return wire.Fix(device_id=device, seq=seq, fix_time=t, recv_time=t, lat_deg=34.6700,
-                    lon_deg=135.4960, speed_mps=speed_mps, quality=1, sats_used=9, hdop=0.8)  # fmt: skip
+    return wire.Fix(
+        device_id=device,
+        seq=seq,
+        fix_time=t,
+        recv_time=t,
+        lat_deg=34.6700,
+        lon_deg=135.4960,
+        speed_mps=speed_mps,
+        quality=1,
+        sats_used=9,
+        hdop=0.8,
+    )
 
 
 def inbound(msg: wire.Fix | wire.DeviceStatus, topic: str | None = None) -> Inbound:
@@ -105,16 +115,26 @@ def test_hub_keeps_its_session_so_messages_sent_while_it_is_down_arrive(
     hub = HubService(hub_cfg, BrokerAddress.parse(own_broker.url), pg_url)
     hub.start()
     assert hub.wait_subscribed(10)  # the persistent session exists from here on
-    first = [(wire.topic_for(wire.Role.VEHICLE, "truck-02", wire.Kind.FIX), wire.encode(fix(s, device="truck-02"))) for s in range(1, 51)]  # noqa: E501
+    first = [
+        (
+            wire.topic_for(wire.Role.VEHICLE, "truck-02", wire.Kind.FIX),
+            wire.encode(fix(s, device="truck-02")),
+        )
+        for s in range(1, 51)
+    ]
     publish(own_broker.url, first)
     assert wait(lambda: hub.counters.fixes_stored == 50)
     hub.stop()
-    second = [(t, wire.encode(fix(s, device="truck-02"))) for s in range(51, 251) for t in [first[0][0]]]
+    second = [
+        (t, wire.encode(fix(s, device="truck-02"))) for s in range(51, 251) for t in [first[0][0]]
+    ]
     publish(own_broker.url, second + first[:10])  # 200 new while the hub is away, 10 repeats
     hub = HubService(hub_cfg, BrokerAddress.parse(own_broker.url), pg_url)
     hub.start()
     try:
-        assert wait(lambda: hub.counters.fixes_stored == 200 and hub.counters.duplicates_dropped == 10), hub.counters
+        assert wait(
+            lambda: hub.counters.fixes_stored == 200 and hub.counters.duplicates_dropped == 10
+        ), hub.counters
     finally:
         hub.stop()
     with psycopg.connect(pg_url) as c:
@@ -122,12 +142,18 @@ def test_hub_keeps_its_session_so_messages_sent_while_it_is_down_arrive(
 
 
 def test_hub_retention_deletes_only_fixes_older_than_configured(pg_url: str) -> None:
-    hub_cfg = CFG.model_copy(update={"hub": CFG.hub.model_copy(update={"fixes_retention_days": 30})})
+    hub_cfg = CFG.model_copy(
+        update={"hub": CFG.hub.model_copy(update={"fixes_retention_days": 30})}
+    )
     hub = HubService(hub_cfg, BrokerAddress.parse("mqtt://127.0.0.1:1"), pg_url)
     hub.prepare_database()
     now = datetime.now(UTC)
-    old = [f.model_copy(update={"fix_time": now - timedelta(days=31)}) for f in map(fix, range(1, 6))]
-    new = [f.model_copy(update={"fix_time": now - timedelta(days=29)}) for f in map(fix, range(6, 9))]
+    old = [
+        f.model_copy(update={"fix_time": now - timedelta(days=31)}) for f in map(fix, range(1, 6))
+    ]
+    new = [
+        f.model_copy(update={"fix_time": now - timedelta(days=29)}) for f in map(fix, range(6, 9))
+    ]
     with psycopg.connect(pg_url, autocommit=True) as c, c.transaction():
         FixRepository(c).insert_batch(old + new, now)
     result = hub.apply_retention()

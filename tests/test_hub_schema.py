@@ -100,7 +100,7 @@ def test_concurrent_upgrades_apply_each_step_once(pg_url: str) -> None:
         try:
             with psycopg.connect(pg_url, autocommit=True) as c:
                 results.append(schema.upgrade(c))
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(3)]
@@ -135,8 +135,11 @@ def test_timescale_sql_parses(conn: psycopg.Connection) -> None:
 
 def test_timescale_steps_make_hypertables_and_policies() -> None:
     sql = "\n".join(q for s in schema.steps(timescale=True) for q, _ in s.statements)
-    for table, column in (("fixes", "fix_time"), ("alerts", "start_time"),
-                          ("dead_letters", "received_at")):  # fmt: skip
+    for table, column in (
+        ("fixes", "fix_time"),
+        ("alerts", "start_time"),
+        ("dead_letters", "received_at"),
+    ):
         assert f"create_hypertable('{table}', '{column}'" in sql
     assert "(device_id, seq, fix_time)" in sql
     assert "compress_segmentby = 'device_id'" in sql
@@ -154,8 +157,14 @@ def test_timescale_not_detected_on_plain_postgres(conn: psycopg.Connection) -> N
 
 
 def _fix(seq: int, fix_time: datetime) -> Fix:
-    return Fix(device_id="truck-01", seq=seq, fix_time=fix_time, recv_time=fix_time,
-               lat_deg=34.6, lon_deg=135.5)  # fmt: skip
+    return Fix(
+        device_id="truck-01",
+        seq=seq,
+        fix_time=fix_time,
+        recv_time=fix_time,
+        lat_deg=34.6,
+        lon_deg=135.5,
+    )
 
 
 def test_prune_deletes_only_old_rows(conn: psycopg.Connection) -> None:

@@ -198,12 +198,14 @@ def test_alerts_are_idempotent_and_round_trip(conn: psycopg.Connection) -> None:
 
 def test_alert_query_filters_and_order(conn: psycopg.Connection) -> None:
     repo = AlertRepository(conn)
-    repo.insert([
-        make_alert("truck-01", "harsh_braking", 1),
-        make_alert("truck-01", "speeding", 2),
-        make_alert("truck-02", "speeding", 3),
-        make_alert("truck-02", "harsh_acceleration", 4),
-    ])  # fmt: skip
+    repo.insert(
+        [
+            make_alert("truck-01", "harsh_braking", 1),
+            make_alert("truck-01", "speeding", 2),
+            make_alert("truck-02", "speeding", 3),
+            make_alert("truck-02", "harsh_acceleration", 4),
+        ]
+    )
 
     def keys(alerts: list) -> list[tuple[str, int]]:  # type: ignore[type-arg]
         return [(a.device_id, int((a.start_time - T0).total_seconds() // 60)) for a in alerts]
@@ -217,7 +219,10 @@ def test_alert_query_filters_and_order(conn: psycopg.Connection) -> None:
     assert keys(repo.query(device_id="truck-01")) == [("truck-01", 2), ("truck-01", 1)]
     assert keys(repo.query(kind="speeding")) == [("truck-02", 3), ("truck-01", 2)]
     assert keys(repo.query(since=T0 + timedelta(minutes=2))) == [
-        ("truck-02", 4), ("truck-02", 3), ("truck-01", 2)]  # fmt: skip
+        ("truck-02", 4),
+        ("truck-02", 3),
+        ("truck-01", 2),
+    ]
     assert keys(repo.query(until=T0 + timedelta(minutes=2))) == [("truck-01", 1)]
     assert keys(repo.query(limit=1)) == [("truck-02", 4)]
     assert keys(repo.query(device_id="truck-02", kind="speeding", since=T0)) == [("truck-02", 3)]
@@ -229,8 +234,10 @@ def test_alert_query_filters_and_order(conn: psycopg.Connection) -> None:
 def test_counts_by_kind(conn: psycopg.Connection) -> None:
     repo = AlertRepository(conn)
     assert repo.counts_by_kind() == {}
-    repo.insert([make_alert("truck-01", "speeding", m) for m in (1, 2, 3)]
-                + [make_alert("truck-01", "harsh_braking", 4)])  # fmt: skip
+    repo.insert(
+        [make_alert("truck-01", "speeding", m) for m in (1, 2, 3)]
+        + [make_alert("truck-01", "harsh_braking", 4)]
+    )
     assert repo.counts_by_kind() == {"speeding": 3, "harsh_braking": 1}
     assert repo.counts_by_kind(since=T0 + timedelta(minutes=3)) == {
         "speeding": 1,
@@ -310,7 +317,11 @@ def test_last_positions(conn: psycopg.Connection, city: CityConfig) -> None:
     assert [p.device_id for p in positions] == sorted(t.device_id for t in city.trucks)
     first = positions[0]
     assert (first.device_id, first.name, first.driver_id, first.driver_name) == (
-        "truck-01", city.trucks[0].name, "drv-tanaka", "Tanaka Hiroshi")  # fmt: skip
+        "truck-01",
+        city.trucks[0].name,
+        "drv-tanaka",
+        "Tanaka Hiroshi",
+    )
     assert first.fix_time == T0 + timedelta(seconds=3)
     assert (first.lat_deg, first.speed_mps, first.course_deg) == (
         make_fix(seq=3).lat_deg,

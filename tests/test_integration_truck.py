@@ -52,10 +52,23 @@ class Truck:
         self.outbox = workdir / f"{device_id}.outbox.db"
         self.broker_url = broker_url
         self.sim = subprocess.Popen(
-            [CITYTRACK, "sim", "gps", "--pty", "--truck", device_id, "--rate", "5",
-             "--seed", "7", "--labels", str(self.labels)],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                CITYTRACK,
+                "sim",
+                "gps",
+                "--pty",
+                "--truck",
+                device_id,
+                "--rate",
+                "5",
+                "--seed",
+                "7",
+                "--labels",
+                str(self.labels),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.sim.stdout is not None
         first = self.sim.stdout.readline().split()
         assert first and first[0] == "PTY", f"simulator said {first!r}"
@@ -64,9 +77,20 @@ class Truck:
 
     def start_agent(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [CITYTRACK, "agent", "vehicle", "--serial", self.port, "--device-id", self.device_id,
-             "--broker", self.broker_url, "--outbox", str(self.outbox)],
-        )  # fmt: skip
+            [
+                CITYTRACK,
+                "agent",
+                "vehicle",
+                "--serial",
+                self.port,
+                "--device-id",
+                self.device_id,
+                "--broker",
+                self.broker_url,
+                "--outbox",
+                str(self.outbox),
+            ],
+        )
 
     def kill_agent_and_restart(self) -> None:
         self.agent.send_signal(signal.SIGKILL)
@@ -127,13 +151,15 @@ def test_every_fix_stored_once_across_agent_kill_and_broker_restart(
             assert last_seq > 100, f"{truck.device_id} queued only {last_seq} fixes"
             count, distinct, lo, hi = conn.execute(
                 "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM fixes"
-                " WHERE device_id = %s", (truck.device_id,),
-            ).fetchone()  # fmt: skip
+                " WHERE device_id = %s",
+                (truck.device_id,),
+            ).fetchone()
             assert (count, distinct, lo, hi) == (last_seq, last_seq, 1, last_seq)
         alerts = AlertRepository(conn).query(limit=1000)
     labels = [label for truck in trucks for label in truck.read_labels()]
     assert {(lb.device_id, lb.alert_kind) for lb in labels} >= {
-        ("truck-01", "harsh_braking"), ("truck-03", "speeding"),
+        ("truck-01", "harsh_braking"),
+        ("truck-03", "speeding"),
     }
     score = match_episodes(labels, alerts)
     assert score.missed == 0 and score.false == 0, score

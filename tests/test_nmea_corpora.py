@@ -29,16 +29,41 @@ from edge_agent.nmea import Epoch, NmeaCounters, NmeaFixDecoder
 from edge_agent.nmea_sentences import KMH_MPS, KNOT_MPS
 
 GPSD_LOGS = [
-    "april6_2019.log", "beidou-bd.log", "beidou-gb.log", "bu353s4.log", "firefly-II.log",
-    "garmin15x.log", "garmin48.log", "gp-320fw-2019-03-28.log",
-    "gp-320fw-2019-04-06-overflow.log", "gpsdf.log", "haicom-305N.log", "mt3339.log",
-    "neo-m8n.log", "nl2008u.log", "nmea-rtk.log", "quectel-eg25-g.log",
-    "quectel-l76k-nmea.log", "sirfstarv-nmea.log", "sl869.log", "telit-he910.log",
-    "tr737A+.log", "ublox-f9p-hpnmea.log", "ublox-lea-5h.log", "ublox-neo-m9n-nmea.log",
-]  # fmt: skip
+    "april6_2019.log",
+    "beidou-bd.log",
+    "beidou-gb.log",
+    "bu353s4.log",
+    "firefly-II.log",
+    "garmin15x.log",
+    "garmin48.log",
+    "gp-320fw-2019-03-28.log",
+    "gp-320fw-2019-04-06-overflow.log",
+    "gpsdf.log",
+    "haicom-305N.log",
+    "mt3339.log",
+    "neo-m8n.log",
+    "nl2008u.log",
+    "nmea-rtk.log",
+    "quectel-eg25-g.log",
+    "quectel-l76k-nmea.log",
+    "sirfstarv-nmea.log",
+    "sl869.log",
+    "telit-he910.log",
+    "tr737A+.log",
+    "ublox-f9p-hpnmea.log",
+    "ublox-lea-5h.log",
+    "ublox-neo-m9n-nmea.log",
+]
 
-LINE_COUNTERS = ("sentences_ok", "bad_checksum", "no_checksum", "garbage", "overlong",
-                 "unsupported", "bad_field")  # fmt: skip
+LINE_COUNTERS = (
+    "sentences_ok",
+    "bad_checksum",
+    "no_checksum",
+    "garbage",
+    "overlong",
+    "unsupported",
+    "bad_field",
+)
 
 # gpsd's guard against GPS week rollover moved this capture's dates 1024 weeks on, to
 # 2034-11-01; the log header says it was made on 2015-03-18, the date the receiver gives.
@@ -228,8 +253,10 @@ PYNMEA2_RMC_VALID = {0, 3, 12}
 OURS_ALSO_VALID = {5, 13, 14, 18, 19, 20}
 
 _CALLS: dict[str, Callable[..., Any]] = {
-    "datetime.time": time, "datetime.date": date, "datetime.datetime": datetime,
-}  # fmt: skip
+    "datetime.time": time,
+    "datetime.date": date,
+    "datetime.datetime": datetime,
+}
 
 
 def _literal(node: ast.expr) -> Any:
@@ -266,12 +293,16 @@ def _expectation(assertion: str) -> tuple[str, Any] | None:
 def _check(e: Epoch | None, attribute: str, value: Any, sentence: str) -> bool:
     """Compare one pynmea2 expectation with our epoch; False if it is not about an epoch."""
     checks: dict[str, Callable[[Epoch], Any]] = {
-        "latitude": lambda e: e.lat_deg, "longitude": lambda e: e.lon_deg,
-        "timestamp": lambda e: e.fix_time.timetz(), "datetime": lambda e: e.fix_time,
-        "datestamp": lambda e: e.fix_time.date(), "altitude": lambda e: e.alt_m,
-        "gps_qual": lambda e: e.quality, "num_sats": lambda e: f"{e.sats_used:02d}",
+        "latitude": lambda e: e.lat_deg,
+        "longitude": lambda e: e.lon_deg,
+        "timestamp": lambda e: e.fix_time.timetz(),
+        "datetime": lambda e: e.fix_time,
+        "datestamp": lambda e: e.fix_time.date(),
+        "altitude": lambda e: e.alt_m,
+        "gps_qual": lambda e: e.quality,
+        "num_sats": lambda e: f"{e.sats_used:02d}",
         "horizontal_dil": lambda e: str(e.hdop),
-    }  # fmt: skip
+    }
     if attribute == "is_valid":
         assert (e is not None) == value, sentence
     elif attribute == "latitude" and value == 0.0 and ",,,,," in sentence:

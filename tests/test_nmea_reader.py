@@ -24,12 +24,14 @@ def nmea(body: str, *, end: str = "\r\n") -> bytes:
 
 def cycle(tod: str, *, lat: str = "4807.038", lon: str = "01131.000", knots: str = "2.0") -> bytes:
     """A u-blox-like 1 Hz cycle: RMC, VTG, GGA, GSA (date 23 Mar 1994)."""
-    return b"".join([
-        nmea(f"GPRMC,{tod},A,{lat},N,{lon},E,{knots},84.4,230394,,,A"),
-        nmea(f"GPVTG,84.4,T,,M,{knots},N,{float(knots) * 1.852:.3f},K,A"),
-        nmea(f"GPGGA,{tod},{lat},N,{lon},E,1,08,0.9,545.4,M,46.9,M,,"),
-        nmea("GPGSA,A,3,04,05,,09,12,,,24,,,,,2.5,1.3,2.1"),
-    ])  # fmt: skip
+    return b"".join(
+        [
+            nmea(f"GPRMC,{tod},A,{lat},N,{lon},E,{knots},84.4,230394,,,A"),
+            nmea(f"GPVTG,84.4,T,,M,{knots},N,{float(knots) * 1.852:.3f},K,A"),
+            nmea(f"GPGGA,{tod},{lat},N,{lon},E,1,08,0.9,545.4,M,46.9,M,,"),
+            nmea("GPGSA,A,3,04,05,,09,12,,,24,,,,,2.5,1.3,2.1"),
+        ]
+    )
 
 
 def decode(data: bytes) -> tuple[list[Epoch], NmeaCounters]:

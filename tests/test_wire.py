@@ -16,8 +16,16 @@ FIX_TOPIC = "citytrack/v1/vehicle/truck-01/fix"
 
 
 def fix(**over: object) -> wire.Fix:
-    fields: dict[str, object] = dict(device_id="truck-01", seq=7, fix_time=T, recv_time=T,
-                                     lat_deg=34.66, lon_deg=135.50, speed_mps=8.3, hdop=0.9)
+    fields: dict[str, object] = {
+        "device_id": "truck-01",
+        "seq": 7,
+        "fix_time": T,
+        "recv_time": T,
+        "lat_deg": 34.66,
+        "lon_deg": 135.50,
+        "speed_mps": 8.3,
+        "hdop": 0.9,
+    }
     fields.update(over)
     return wire.Fix.model_validate(fields)
 
@@ -29,10 +37,16 @@ def test_topics_round_trip() -> None:
     assert wire.subscription(wire.Role.STATION) == "citytrack/v1/station/+/+"
 
 
-@pytest.mark.parametrize("topic", [
-    "citytrack/v2/vehicle/truck-01/fix", "citytrack/v1/vehicle/truck-01", "other/v1/vehicle/a/fix",
-    "citytrack/v1/lorry/truck-01/fix", "citytrack/v1/vehicle/truck-01/selfie",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "citytrack/v2/vehicle/truck-01/fix",
+        "citytrack/v1/vehicle/truck-01",
+        "other/v1/vehicle/a/fix",
+        "citytrack/v1/lorry/truck-01/fix",
+        "citytrack/v1/vehicle/truck-01/selfie",
+    ],
+)
 def test_foreign_topics_are_refused(topic: str) -> None:
     with pytest.raises(wire.ContractError) as err:
         wire.parse_topic(topic)
@@ -52,14 +66,17 @@ def test_device_may_speak_only_as_itself() -> None:
         wire.decode(FIX_TOPIC, body)
 
 
-@pytest.mark.parametrize("body, reason", [
-    (b"not json", "invalid fix"),
-    (b'{"schema": 2}', "schema"),
-    (wire.encode(fix()).replace(b'"seq":7', b'"seq":0'), "seq"),
-    (wire.encode(fix()).replace(b'"lat_deg":34.66', b'"lat_deg":134.66'), "lat_deg"),
-    (wire.encode(fix()).replace(b'"kind":"fix"', b'"kind":"fix","colour":"red"'), "colour"),
-    (wire.encode(fix()).replace(b'2026-11-26T07:42:00Z', b'2026-11-26T07:42:00'), "fix_time"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b"not json", "invalid fix"),
+        (b'{"schema": 2}', "schema"),
+        (wire.encode(fix()).replace(b'"seq":7', b'"seq":0'), "seq"),
+        (wire.encode(fix()).replace(b'"lat_deg":34.66', b'"lat_deg":134.66'), "lat_deg"),
+        (wire.encode(fix()).replace(b'"kind":"fix"', b'"kind":"fix","colour":"red"'), "colour"),
+        (wire.encode(fix()).replace(b"2026-11-26T07:42:00Z", b"2026-11-26T07:42:00"), "fix_time"),
+    ],
+)
 def test_invalid_payloads_say_why(body: bytes, reason: str) -> None:
     with pytest.raises(wire.ContractError) as err:
         wire.decode(FIX_TOPIC, body)
