@@ -257,10 +257,16 @@ def alerts(
     db: DbOpt = None,
 ) -> None:
     """The supervisor's alert list, newest first."""
+    import psycopg
+
+    from hub import schema
     from hub.alerts_view import alerts_main
 
     cfg = _config(config)
     url, server = _db_url(cfg, db)
+    if server is not None:  # the embedded database may be brand new
+        with psycopg.connect(url, autocommit=True) as conn:
+            schema.upgrade(conn)
     code = alerts_main(
         db_url=url,
         vehicle=vehicle,

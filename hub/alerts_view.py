@@ -9,6 +9,7 @@ mode prints one ``StoredAlert`` per line, the same objects as ``GET /api/alerts`
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -98,7 +99,8 @@ def alerts_main(
     Raises:
         ValueError: naive ``since``/``until``, ``limit < 1`` or an unknown ``timezone``.
     """
-    console = console or Console()
+    # piped output (files, pagers, tests) is not squeezed into 80 columns
+    console = console or Console(width=None if sys.stdout.isatty() else 200)
     tz = _zone(timezone)
     try:
         with psycopg.connect(db_url, autocommit=True) as conn:

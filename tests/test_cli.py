@@ -1,0 +1,109 @@
+"""The `citytrack` command as users call it: real processes, real servers."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from citytrack import wire
+from citytrack.services import free_port
+from hub import schema
+from hub.store import AlertRepository
+
+CITYTRACK = str(Path(sys.executable).with_name("citytrack"))
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [CITYTRACK, *args], input=stdin, capture_output=True, check=False, timeout=120
+    )
+
+
+def test_bad_config_gets_one_clear_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text((ROOT / "config" / "osaka.toml").read_text() + "\n[hub2]\nx = 1\n")
+    result = run("db", "upgrade", "--config", str(bad), "--db", "postgresql://nowhere/x")
+    assert result.returncode == 2
+    err = result.stderr.decode()
+    assert "bad configuration" in err and "hub2" in err and str(bad) in err
+    assert "Traceback" not in err
+
+
+def test_nmea_decode_from_stdin_prints_fixes_and_counters(corpora: Path) -> None:
+    log = (corpora / "nmea" / "gpsd" / "ublox-neo-m9n-nmea.log").read_bytes()
+    result = run("nmea", "decode", "-", "--device-id", "rx-1", stdin=log + b"$GPGGA,garbage*00\r\n")
+    assert result.returncode == 0
+    fixes = [
+        wire.decode("citytrack/v1/vehicle/rx-1/fix", line) for line in result.stdout.splitlines()
+    ]
+    assert len(fixes) > 5
+    assert [f.seq for f in fixes] == list(range(1, len(fixes) + 1))
+    counters = json.loads(result.stderr.decode().strip().splitlines()[-1])
+    assert counters["fixes"] == len(fixes)
+    assert counters["bad_checksum"] >= 1
+
+
+def test_db_upgrade_then_alerts_json(pg_url: str) -> None:
+    first = run("db", "upgrade", "--db", pg_url)
+    assert first.returncode == 0, first.stderr
+    assert b"applied 6 migration(s)" in first.stdout
+    assert b"none needed" in run("db", "upgrade", "--db", pg_url).stdout
+    t = datetime(2026, 11, 26, 7, 42, tzinfo=UTC)
+    alert = wire.Alert(
+        device_id="truck-01",
+        driver_id="drv-tanaka",
+        kind="speeding",
+        severity="high",
+        start_time=t,
+        end_time=t,
+        lat_deg=34.66,
+        lon_deg=135.5,
+        details={"max_speed_kmh": 52.0, "limit_kmh": 30.0},
+    )
+    with psycopg.connect(pg_url, autocommit=True) as conn, conn.transaction():
+        AlertRepository(conn).insert([alert])
+    out = run("alerts", "--db", pg_url, "--json", "--kind", "speeding")
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(r["device_id"], r["kind"]) for r in rows] == [("truck-01", "speeding")]
+    assert run("alerts", "--db", pg_url, "--json", "--kind", "harsh_braking").stdout == b""
+    table = run("alerts", "--db", pg_url).stdout.decode()
+    assert "truck-01" in table and "speeding" in table
+
+
+@pytest.mark.services
+def test_hub_command_serves_the_api_and_stops_on_sigterm(pg_url: str, broker_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        schema.upgrade(conn)
+    port = free_port()
+    hub = subprocess.Popen(
+        [CITYTRACK, "hub", "--db", pg_url, "--broker", broker_url, "--api-port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        body = None
+        deadline = time.monotonic() + 30
+        while body is None and time.monotonic() < deadline:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/api/vehicles", timeout=2).json()
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert body is not None, "the API did not come up"
+        assert {v["device_id"] for v in body} == {f"truck-0{i}" for i in range(1, 6)}
+    finally:
+        hub.send_signal(signal.SIGTERM)
+        code = hub.wait(20)
+        assert hub.stdout is not None and hub.stderr is not None
+        hub.stdout.close()
+        hub.stderr.close()
+    assert code == 0
