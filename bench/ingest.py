@@ -29,6 +29,8 @@ from citytrack import wire
 from citytrack.config import load_config
 from citytrack.mqtt import BrokerAddress, make_client
 from citytrack.services import MosquittoBroker, SystemPostgres
+from edge_agent.outbox import Outbox
+from edge_agent.publisher import OutboxPublisher
 from hub.ingest import HubService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +125,28 @@ def hub_rate(url: str, db_url: str, payloads: list[tuple[str, bytes]]) -> tuple[
     return stored / elapsed, stored
 
 
+def drain_rate(url: str, workdir: Path, n: int) -> float:
+    """Fixes/s an agent's outbox drains to the broker after an outage (n queued fixes)."""
+    box = Outbox(workdir / "drain.db")
+    topic = wire.topic_for(wire.Role.VEHICLE, "truck-01", wire.Kind.FIX)
+    body = make_payloads(["truck-01"], 1, 0)[0][1]
+    for _ in range(n):
+        box.append(topic, lambda _seq: body)
+    pub = OutboxPublisher(
+        box,
+        BrokerAddress.parse(url),
+        client_id="bench-drain",
+        status_topic="bench/drain/status",
+        make_status=lambda _on: b"{}",
+    )
+    start = time.perf_counter()
+    pub.start()
+    pub.wait_drained(600)
+    elapsed = time.perf_counter() - start
+    pub.stop()
+    return n / elapsed
+
+
 def agent_usage(url: str, workdir: Path, seconds: float) -> tuple[float, float, int]:
     """CPU % (of one core) and RSS (MB) of `citytrack agent vehicle` reading a 10 Hz pty."""
     exe = str(Path(sys.executable).with_name("citytrack"))
@@ -155,8 +179,6 @@ def agent_usage(url: str, workdir: Path, seconds: float) -> tuple[float, float, 
         time.sleep(seconds)
         cpu = proc.cpu_percent(None)
         rss = proc.memory_info().rss / 2**20
-        from edge_agent.outbox import Outbox
-
         fixes = Outbox(workdir / "agent.db").last_seq()
     finally:
         for p in (agent, sim):
@@ -190,6 +212,7 @@ def main() -> int:
         baseline = paho_baseline(url, make_payloads(devices, args.fixes, 0))
         seq0 = int(time.time()) * 1000  # fresh keys, so reruns on one database are not duplicates
         rate, stored = hub_rate(url, db_url, make_payloads(devices, args.fixes, seq0))
+        drain = drain_rate(url, work, 36_000)  # an hour offline at 10 Hz
         cpu, rss, agent_fixes = agent_usage(url, work, args.agent_seconds)
     figures = {
         "fixes": args.fixes,
@@ -197,6 +220,8 @@ def main() -> int:
         "hub_fixes_stored": stored,
         "paho_baseline_msgs_per_s": round(baseline),
         "hub_vs_paho_ratio": round(rate / baseline, 3),
+        "outbox_drain_fixes_per_s": round(drain),
+        "drain_vs_live_10hz_ratio": round(drain / 10.0),
         "agent_cpu_pct_10hz": round(cpu, 2),
         "agent_rss_mb": round(rss, 1),
         "agent_fixes_in_window": agent_fixes,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 CITYTRACK = str(Path(sys.executable).with_name("citytrack"))
@@ -53,3 +54,36 @@ def test_demo_runs_on_embedded_defaults_and_reports_its_summary(tmp_path: Path) 
     assert (data / "pg" / "PG_VERSION").exists()
     second = run_demo(data, tmp_path / "s2.json", 10)
     assert second["fixes_stored"] == second["fixes_sent"] > 0
+
+
+def test_demo_uses_external_broker_and_database(
+    tmp_path: Path, broker_url: str, pg_url: str
+) -> None:
+    proc = subprocess.run(
+        [
+            CITYTRACK,
+            "demo",
+            "--duration",
+            "8",
+            "--no-live",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--broker",
+            broker_url,
+            "--db",
+            pg_url,
+            "--summary-json",
+            str(tmp_path / "s.json"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert not (tmp_path / "d" / "pg").exists(), "no embedded database when --db is given"
+    assert not (tmp_path / "d" / "broker").exists(), "no embedded broker when --broker is given"
+    with psycopg.connect(pg_url) as conn:
+        stored = conn.execute("SELECT count(*) FROM fixes").fetchone()
+    assert stored is not None and stored[0] == summary["fixes_stored"] > 0
