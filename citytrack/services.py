@@ -84,12 +84,45 @@ def find_mosquitto() -> str | None:
     )
 
 
-class MosquittoBroker:
+class _ServerProcess:
+    """One child server process: spawned with its log, waited for on its TCP port."""
+
+    name = "server"
+    stop_timeout_s = 5.0
+    _proc: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self, argv: list[str], log: Path, port: int, timeout_s: float) -> None:
+        """Start ``argv`` with output to ``log``; wait until ``port`` accepts connections.
+
+        Raises:
+            ServiceError: the process exited or the port did not open in time.
+        """
+        with log.open("ab") as out:
+            self._proc = subprocess.Popen(argv, stdout=out, stderr=out)
+        if not wait_port(_LOOPBACK, port, timeout_s, self._proc):
+            self.stop()
+            raise ServiceError(self.name, f"did not start:\n{_tail(log)}")
+
+    def stop(self) -> None:
+        """Terminate (SIGTERM: a clean shutdown), killing it after ``stop_timeout_s``."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(self.stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+
+class MosquittoBroker(_ServerProcess):
     """A private mosquitto on loopback.
 
     ``users`` maps user name to password; when given, anonymous access is refused and
     ``acl`` lines (mosquitto acl_file syntax) apply.
     """
+
+    name = "mosquitto"
 
     def __init__(
         self,
@@ -103,7 +136,6 @@ class MosquittoBroker:
         self.port = port or free_port()
         self.users = users
         self.acl = acl
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -149,25 +181,10 @@ class MosquittoBroker:
     def start(self, timeout_s: float = 10.0) -> MosquittoBroker:
         exe = find_mosquitto()
         if exe is None:
-            raise ServiceError("mosquitto", "not installed (Debian package 'mosquitto')")
+            raise ServiceError(self.name, "not installed (Debian package 'mosquitto')")
         conf = self._write_config(exe)
-        log = self.workdir / "mosquitto.log"
-        with log.open("ab") as out:
-            self._proc = subprocess.Popen([exe, "-c", str(conf)], stdout=out, stderr=out)
-        if not wait_port(_LOOPBACK, self.port, timeout_s, self._proc):
-            self.stop()
-            raise ServiceError("mosquitto", f"did not start:\n{_tail(log)}")
+        self._spawn([exe, "-c", str(conf)], self.workdir / "mosquitto.log", self.port, timeout_s)
         return self
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
 
     def kill(self) -> None:
         """Stop abruptly (SIGKILL), as a crashed broker would."""
@@ -177,13 +194,14 @@ class MosquittoBroker:
         self._proc = None
 
 
-class AmqttBroker:
+class AmqttBroker(_ServerProcess):
     """amqtt's broker as a subprocess: pure Python, MQTT 3.1.1, for machines without mosquitto."""
+
+    name = "amqtt"
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = Path(workdir)
         self.port = port or free_port()
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -201,24 +219,9 @@ class AmqttBroker:
             "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
             "    allow_anonymous: true\n"
         )
-        exe = Path(sys.executable).with_name("amqtt")
-        log = self.workdir / "amqtt.log"
-        with log.open("ab") as out:
-            self._proc = subprocess.Popen([str(exe), "-c", str(conf)], stdout=out, stderr=out)
-        if not wait_port(_LOOPBACK, self.port, timeout_s, self._proc):
-            self.stop()
-            raise ServiceError("amqtt", f"did not start:\n{_tail(log)}")
+        exe = str(Path(sys.executable).with_name("amqtt"))
+        self._spawn([exe, "-c", str(conf)], self.workdir / "amqtt.log", self.port, timeout_s)
         return self
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
 
 
 def find_pg_bindir() -> Path | None:
@@ -233,14 +236,16 @@ def find_pg_bindir() -> Path | None:
     return versions[-1] / "bin" if versions else None
 
 
-class SystemPostgres:
+class SystemPostgres(_ServerProcess):
     """A throwaway PostgreSQL cluster from the system binaries, on a loopback TCP port."""
+
+    name = "postgresql"
+    stop_timeout_s = 15.0
 
     def __init__(self, workdir: Path, port: int | None = None, user: str = "postgres") -> None:
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.run_as = user if os.geteuid() == 0 else None
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -249,74 +254,37 @@ class SystemPostgres:
     def _cmd(self, argv: list[str]) -> list[str]:
         return ["runuser", "-u", self.run_as, "--", *argv] if self.run_as else argv
 
+    def _initdb(self, bindir: Path, data: Path) -> None:
+        argv = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
+        init = subprocess.run(
+            self._cmd([*argv, "-E", "UTF8", "--no-sync"]),
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        if init.returncode != 0:
+            # as root, every parent of workdir must be traversable by run_as
+            raise ServiceError(self.name, f"initdb failed in {data}:\n{init.stderr}")
+
     def start(self, timeout_s: float = 30.0) -> SystemPostgres:
         bindir = find_pg_bindir()
         if bindir is None:
-            raise ServiceError("postgresql", "not installed (Debian package 'postgresql')")
+            raise ServiceError(self.name, "not installed (Debian package 'postgresql')")
         data = self.workdir / "data"
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.run_as:
             shutil.chown(self.workdir, self.run_as)
             self.workdir.chmod(0o700)
         if not (data / "PG_VERSION").exists():
-            init = subprocess.run(
-                self._cmd(
-                    [
-                        str(bindir / "initdb"),
-                        "-D",
-                        str(data),
-                        "-U",
-                        "postgres",
-                        "--auth=trust",
-                        "-E",
-                        "UTF8",
-                        "--no-sync",
-                    ]
-                ),
-                check=False,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            if init.returncode != 0:
-                # as root, every parent of workdir must be traversable by run_as
-                raise ServiceError("postgresql", f"initdb failed in {data}:\n{init.stderr}")
-        log = self.workdir / "postgres.log"
-        opts = [
-            "-D",
-            str(data),
-            "-p",
-            str(self.port),
-            "-h",
-            _LOOPBACK,
-            "-k",
-            str(self.workdir),
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-        ]
-        out = open(log, "ab")  # noqa: SIM115 - owned by the child for its lifetime
-        self._proc = subprocess.Popen(
-            self._cmd([str(bindir / "postgres"), *opts]), stdout=out, stderr=out
-        )
-        out.close()
-        if not wait_port(_LOOPBACK, self.port, timeout_s, self._proc):
-            self.stop()
-            raise ServiceError("postgresql", f"did not start:\n{_tail(log)}")
+            self._initdb(bindir, data)
+        # a throwaway cluster: durability off for speed
+        opts = ["-D", str(data), "-p", str(self.port), "-h", _LOOPBACK, "-k", str(self.workdir)]
+        for setting in ("fsync=off", "synchronous_commit=off", "full_page_writes=off"):
+            opts += ["-c", setting]
+        argv = self._cmd([str(bindir / "postgres"), *opts])
+        self._spawn(argv, self.workdir / "postgres.log", self.port, timeout_s)
         return self
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()  # SIGTERM = smart shutdown
-            try:
-                self._proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
 
 
 class EmbeddedPostgres:
