@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from citytrack.watch_config import WatchConfig
+
 REPO_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_CONFIG_NAME = "osaka.toml"
 
@@ -171,6 +173,7 @@ class CitytrackConfig(_Section):
     hub: HubConfig = Field(default_factory=HubConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     sim: SimConfig = Field(default_factory=SimConfig)
+    watch: WatchConfig = Field(default_factory=WatchConfig)
 
 
 def default_config_path() -> Path:

@@ -9,9 +9,10 @@ Topics (``citytrack/v1/{role}/{device_id}/{kind}``)::
 
     citytrack/v1/vehicle/{device_id}/fix       Fix, QoS 1, through the device outbox
     citytrack/v1/vehicle/{device_id}/status    DeviceStatus, QoS 1, retained, last will = offline
-    citytrack/v1/station/{device_id}/sighting  reserved: beacon sightings (child watch)
-    citytrack/v1/station/{device_id}/passage   reserved: beacon passages (child watch)
-    citytrack/v1/station/{device_id}/status    DeviceStatus, as for vehicles
+    citytrack/v1/station/{device_id}/passage   Passage: a beacon tag's visit to a fixed station
+    citytrack/v1/station/{device_id}/sighting  Sighting: the same from a mobile detector, with
+                                               the detector's own GNSS position
+    citytrack/v1/station/{device_id}/status    DeviceStatus (heartbeat with counters)
     citytrack/v1/hub/alert/{device_id}         Alert, published by the hub for live views
 
 Errors::
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SCHEMA_VERSION: Literal[1] = 1
 TOPIC_ROOT = "citytrack/v1"
@@ -52,8 +53,22 @@ class Role(StrEnum):
 class Kind(StrEnum):
     FIX = "fix"
     STATUS = "status"
-    SIGHTING = "sighting"  # reserved for base stations (child watch)
-    PASSAGE = "passage"  # reserved for base stations (child watch)
+    SIGHTING = "sighting"
+    PASSAGE = "passage"
+
+
+class BeaconKind(StrEnum):
+    """Advertisement formats a station understands.
+
+    ``beacon_id`` spellings: ibeacon ``{uuid}/{major}/{minor}`` (uuid lower-case with
+    dashes), altbeacon ``{id1 hex}/{id2}/{id3}``, eddystone_uid ``{namespace 20 hex}/{instance
+    12 hex}``, eddystone_eid ``{eid 16 hex}`` (rotating: only the hub can tell whose it is).
+    """
+
+    IBEACON = "ibeacon"
+    ALTBEACON = "altbeacon"
+    EDDYSTONE_UID = "eddystone_uid"
+    EDDYSTONE_EID = "eddystone_eid"
 
 
 def topic_for(role: Role, device_id: str, kind: Kind) -> str:
@@ -87,7 +102,7 @@ def parse_topic(topic: str) -> tuple[Role, str, Kind]:
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     schema_version: Literal[1] = Field(
         default=SCHEMA_VERSION, alias="schema", description="contract version"
@@ -128,6 +143,44 @@ class DeviceStatus(_Message):
     counters: dict[str, int] = Field(default_factory=dict, description="monotonic counters")
 
 
+class Passage(_Message):
+    """One visit of a beacon tag to a detector, summarised at the detector.
+
+    Not one message per advertisement: the station smooths RSSI, decides enter/leave with
+    hysteresis, and sends one Passage per visit.
+    """
+
+    kind: Literal["passage"] = "passage"
+    seq: int = Field(ge=1, description="per-device sequence number, never goes backwards")
+    beacon_kind: BeaconKind
+    beacon_id: str = Field(min_length=1, max_length=80, description="see BeaconKind")
+    first_seen: AwareDatetime = Field(description="first advertisement of the visit, UTC")
+    last_seen: AwareDatetime = Field(description="last advertisement of the visit, UTC")
+    closest_time: AwareDatetime = Field(description="time of the peak smoothed RSSI, UTC")
+    peak_rssi_dbm: float = Field(le=20, ge=-127, description="peak smoothed RSSI, dBm")
+    adv_count: int = Field(ge=1, description="advertisements heard during the visit")
+    tx_power_dbm: int | None = Field(default=None, ge=-127, le=20, description="calibrated power")
+    lat_deg: float | None = Field(default=None, ge=-90, le=90, description="detector position")
+    lon_deg: float | None = Field(default=None, ge=-180, le=180)
+    battery_mv: int | None = Field(default=None, ge=0, description="tag battery (Eddystone TLM)")
+    temperature_c: float | None = Field(default=None, description="tag temperature (TLM), °C")
+
+    @model_validator(mode="after")
+    def _times_in_order(self) -> Passage:
+        if not self.first_seen <= self.closest_time <= self.last_seen:
+            raise ValueError("need first_seen <= closest_time <= last_seen")
+        return self
+
+
+class Sighting(Passage):
+    """A Passage from a mobile detector (a volunteer's phone, a bus): it carries the
+    detector's own GNSS position at the closest approach."""
+
+    kind: Literal["sighting"] = "sighting"  # type: ignore[assignment]
+    lat_deg: float = Field(ge=-90, le=90, description="detector position at closest approach")
+    lon_deg: float = Field(ge=-180, le=180)
+
+
 class Alert(BaseModel):
     """A detector's finding, as the hub stores and publishes it."""
 
@@ -149,21 +202,30 @@ def encode(message: BaseModel) -> bytes:
     return message.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
-_KINDS: dict[Kind, type[_Message]] = {Kind.FIX: Fix, Kind.STATUS: DeviceStatus}
+DeviceMessage = Fix | DeviceStatus | Passage | Sighting
+
+# which message each (role, kind) carries; anything else is refused
+_MODELS: dict[tuple[Role, Kind], type[_Message]] = {
+    (Role.VEHICLE, Kind.FIX): Fix,
+    (Role.VEHICLE, Kind.STATUS): DeviceStatus,
+    (Role.STATION, Kind.PASSAGE): Passage,
+    (Role.STATION, Kind.SIGHTING): Sighting,
+    (Role.STATION, Kind.STATUS): DeviceStatus,
+}
 
 
-def decode(topic: str, payload: bytes) -> Fix | DeviceStatus:
+def decode(topic: str, payload: bytes) -> DeviceMessage:
     """Validate a device message against its topic.
 
     Raises:
-        ContractError: bad topic, kind not yet supported, invalid JSON or fields, or a
+        ContractError: bad topic, a kind this role does not send, invalid JSON or fields, or a
             payload whose device_id differs from the topic's (a device may speak only
             as itself).
     """
-    _role, device_id, kind = parse_topic(topic)
-    model = _KINDS.get(kind)
+    role, device_id, kind = parse_topic(topic)
+    model = _MODELS.get((role, kind))
     if model is None:
-        raise ContractError(f"kind {kind.value!r} is reserved, not yet accepted", topic=topic)
+        raise ContractError(f"a {role.value} does not send {kind.value!r}", topic=topic)
     try:
         msg = model.model_validate_json(payload)
     except ValidationError as exc:
@@ -175,7 +237,7 @@ def decode(topic: str, payload: bytes) -> Fix | DeviceStatus:
             f"payload device_id {msg.device_id!r} differs from topic device {device_id!r}",
             topic=topic,
         )
-    assert isinstance(msg, Fix | DeviceStatus)
+    assert isinstance(msg, DeviceMessage)
     return msg
 
 

@@ -83,9 +83,47 @@ def test_invalid_payloads_say_why(body: bytes, reason: str) -> None:
     assert reason in err.value.reason
 
 
-def test_reserved_station_kinds_are_not_yet_accepted() -> None:
-    with pytest.raises(wire.ContractError, match="reserved"):
-        wire.decode("citytrack/v1/station/gate-1/passage", b"{}")
+def test_each_role_sends_only_its_own_kinds() -> None:
+    with pytest.raises(wire.ContractError, match="a vehicle does not send 'passage'"):
+        wire.decode("citytrack/v1/vehicle/truck-01/passage", b"{}")
+    with pytest.raises(wire.ContractError, match="a station does not send 'fix'"):
+        wire.decode("citytrack/v1/station/gate-1/fix", wire.encode(fix(device_id="gate-1")))
+
+
+def passage(**over: object) -> wire.Passage:
+    fields: dict[str, object] = {
+        "device_id": "gate-1",
+        "seq": 3,
+        "beacon_kind": "eddystone_eid",
+        "beacon_id": "4144413e45fefa58",
+        "first_seen": T,
+        "last_seen": T,
+        "closest_time": T,
+        "peak_rssi_dbm": -61.5,
+        "adv_count": 9,
+    }
+    fields.update(over)
+    return wire.Passage.model_validate(fields)
+
+
+def test_passage_and_sighting_round_trip() -> None:
+    p = passage()
+    assert wire.decode("citytrack/v1/station/gate-1/passage", wire.encode(p)) == p
+    s = wire.Sighting.model_validate(
+        {**p.model_dump(), "kind": "sighting", "lat_deg": 34.66, "lon_deg": 135.5}
+    )
+    assert wire.decode("citytrack/v1/station/gate-1/sighting", wire.encode(s)) == s
+
+
+def test_sighting_needs_the_detector_position_and_passage_times_in_order() -> None:
+    body = wire.encode(passage()).replace(b'"kind":"passage"', b'"kind":"sighting"')
+    with pytest.raises(wire.ContractError, match="lat_deg"):
+        wire.decode("citytrack/v1/station/gate-1/sighting", body)
+    late = wire.encode(passage()).replace(
+        b'"closest_time":"2026-11-26T07', b'"closest_time":"2026-11-26T08'
+    )
+    with pytest.raises(wire.ContractError, match="first_seen <= closest_time"):
+        wire.decode("citytrack/v1/station/gate-1/passage", late)
 
 
 @given(st.binary(max_size=300))
