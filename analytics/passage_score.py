@@ -53,10 +53,10 @@ def score_passages(
     """Greedy one-to-one matching in time order per (child, station)."""
     want: dict[tuple[str, str], list[datetime]] = defaultdict(list)
     got: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-    for t in truth:
-        want[(t.child_id, t.station_id)].append(t.time)
-    for d in detected:
-        got[(d.child_id, d.station_id)].append(d.time)
+    for true_passage in truth:
+        want[(true_passage.child_id, true_passage.station_id)].append(true_passage.time)
+    for found in detected:
+        got[(found.child_id, found.station_id)].append(found.time)
     matched = 0
     for key, times in want.items():
         free = sorted(got.get(key, []))

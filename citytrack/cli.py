@@ -3,10 +3,12 @@
     citytrack demo                      simulated trucks through the real pipeline
     citytrack hub                       ingest + detectors + HTTP API
     citytrack agent vehicle             a truck's GNSS edge agent
+    citytrack agent station             a child-watch BLE base station
     citytrack sim gps                   a GPS receiver simulator on a pty
     citytrack db upgrade                create/migrate the schema
     citytrack alerts                    supervisor's alert table
     citytrack nmea decode FILE|-        what the agent makes of a raw NMEA log
+    citytrack ble decode HEX...         what a station makes of raw advertising data
 
 Heavy imports happen inside each command, so a device installs only its extra.
 Configuration and usage errors print one clear line and exit 2.
@@ -33,10 +35,12 @@ agent_app = typer.Typer(no_args_is_help=True, help="Device agents.")
 sim_app = typer.Typer(no_args_is_help=True, help="Device simulators.")
 db_app = typer.Typer(no_args_is_help=True, help="Database administration.")
 nmea_app = typer.Typer(no_args_is_help=True, help="NMEA tools.")
+ble_app = typer.Typer(no_args_is_help=True, help="BLE beacon tools.")
 app.add_typer(agent_app, name="agent")
 app.add_typer(sim_app, name="sim")
 app.add_typer(db_app, name="db")
 app.add_typer(nmea_app, name="nmea")
+app.add_typer(ble_app, name="ble")
 
 DATA_DIR = Path(".citytrack")
 ConfigOpt = Annotated[
@@ -193,6 +197,36 @@ def agent_vehicle(
     agent.stop(drain_timeout_s=2.0)
 
 
+@agent_app.command("station")
+def agent_station(
+    station_id: Annotated[str, typer.Option("--station-id", help="this station's id")],
+    broker: BrokerOpt = None,
+    outbox: Annotated[Path | None, typer.Option(help="outbox file (SQLite)")] = None,
+    adapter: Annotated[str | None, typer.Option(help="BlueZ adapter, e.g. hci0")] = None,
+    mobile: Annotated[bool, typer.Option(help="a phone or bus: report own position")] = False,
+    gpsd: Annotated[str, typer.Option(help="gpsd HOST:PORT for a mobile detector")] = (
+        "127.0.0.1:2947"
+    ),
+    config: ConfigOpt = None,
+    verbose: bool = False,
+) -> None:
+    """A child-watch base station: scan BLE beacons, publish one passage per visit."""
+    from edge_agent.station import station_main
+
+    _logging(verbose)
+    cfg = _config(config)
+    code = station_main(
+        station_id=station_id,
+        broker=broker or cfg.agent.broker_url,
+        outbox=outbox or Path(cfg.agent.outbox_dir) / f"{station_id}.db",
+        adapter=adapter,
+        config_path=config,
+        mobile=mobile,
+        gpsd=gpsd,
+    )
+    raise typer.Exit(code)
+
+
 @sim_app.command("gps")
 def sim_gps(
     truck: Annotated[str, typer.Option(help="device id of the truck to simulate")] = "truck-01",
@@ -298,6 +332,16 @@ def nmea_decode(
         except OSError as exc:
             fail(f"cannot read {file}: {exc.strerror}")
     raise typer.Exit(code)
+
+
+@ble_app.command("decode")
+def ble_decode(
+    hex_inputs: Annotated[list[str], typer.Argument(help="advertising data (AD structures) hex")],
+) -> None:
+    """What the station's decoders make of raw advertising data: one JSON line per input."""
+    from citytrack.ble.tool import decode_main
+
+    raise typer.Exit(decode_main(hex_inputs, sys.stdout))
 
 
 def main() -> None:

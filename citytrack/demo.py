@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from analytics.episodes import EpisodeLabel, match_episodes
+from analytics.passage_score import PassageKey
 from citytrack.config import CitytrackConfig, Truck
+from citytrack.demo_sinks import NotificationSinks, route_to_sinks
 from citytrack.demo_view import DemoView, LiveState
+from citytrack.demo_watch import WatchRig
 from citytrack.mqtt import BrokerAddress
 from citytrack.services import (
     AmqttBroker,
@@ -54,6 +57,7 @@ class DemoOptions:
     summary_json: Path | None = None
     live: bool = True
     seed: int = 1
+    watch_speedup: float = 60.0
 
 
 class TruckRig:
@@ -117,7 +121,8 @@ def _start_broker(stack: ExitStack, cfg: CitytrackConfig, opts: DemoOptions) -> 
         log.warning("mosquitto not found: amqtt broker without device authentication")
         return Credentials(amqtt.url, {})
     users = {HUB_USER: secrets.token_urlsafe(16)}
-    users.update({t.device_id: secrets.token_urlsafe(16) for t in cfg.city.trucks})
+    devices = [t.device_id for t in cfg.city.trucks] + [s.id for s in cfg.watch.stations]
+    users.update({device: secrets.token_urlsafe(16) for device in devices})
     broker = MosquittoBroker(opts.data_dir / "broker", users=users, acl=device_acl(HUB_USER))
     broker.start()
     stack.callback(broker.stop)
@@ -180,9 +185,15 @@ def _run(
     broker: Credentials,
     db_url: str,
 ) -> dict[str, Any]:
-    hub = HubService(cfg, broker.address(HUB_USER), db_url)
+    sinks = NotificationSinks().start()
+    stack.callback(sinks.stop)
+    cfg = cfg.model_copy(update={"watch": route_to_sinks(cfg.watch, sinks)})
+    watch = WatchRig(cfg, opts.data_dir, opts.seed, broker.address, opts.watch_speedup)
+    hub = HubService(cfg, broker.address(HUB_USER), db_url, watch_clock=watch.clock.now)
     state = LiveState(cfg)
     hub.add_listener(state.on_batch)
+    if hub.watch is not None:
+        hub.watch.timer_listeners.append(state.on_timer_events)
     hub.start()
     stack.callback(hub.stop)
     hub.wait_subscribed(10)
@@ -196,16 +207,21 @@ def _run(
     ]
     for rig in rigs:
         rig.start()
+    watch.start()
     view.note(f"hub API: {api.url}/api/vehicles  {api.url}/api/alerts")
+    view.note(f"child watch: the morning of {watch.day}, {opts.watch_speedup:g}x faster")
     began = time.monotonic()
-    view.run(state, rigs, stop, opts.duration_s)
+    view.run(state, rigs, stop, opts.duration_s, watch=watch, sinks=sinks)
     view.note("stopping: draining outboxes ...")
     for rig in rigs:
         rig.stop_receiver()
+    watch.stop(drain_timeout_s=15.0)
     for rig in rigs:
         rig.agent.stop(drain_timeout_s=15.0)
     hub.wait_idle(15.0)
-    return _summary(rigs, hub, state, time.monotonic() - began)
+    summary = _summary(rigs, hub, state, time.monotonic() - began)
+    summary["watch"] = _watch_summary(watch, hub, state, sinks)
+    return summary
 
 
 def _summary(
@@ -231,6 +247,31 @@ def _summary(
             for lb in labels
         ],
         "nmea": _sum_counters([r.agent.decoder.counters.as_dict() for r in rigs]),
+    }
+
+
+def _watch_summary(
+    watch: WatchRig, hub: HubService, state: LiveState, sinks: NotificationSinks
+) -> dict[str, Any]:
+    if hub.watch is not None:
+        hub.watch.notifier.wait_idle(10.0)
+    counters = hub.watch.counters.as_dict() if hub.watch else {}
+    detected = [
+        PassageKey(tag.child_id, p.device_id, p.closest_time)
+        for p, tag in state.passages
+        if tag is not None
+    ]
+    kinds = sorted({e.kind.value for e in state.events})
+    return {
+        "morning": watch.day.isoformat(),
+        "stations": len(watch.stations),
+        "children": len(watch.cfg.watch.children),
+        "passages_sent": sum(r.agent.publisher.published for r in watch.stations.values()),
+        "passages_stored": counters.get("passages_stored", 0),
+        "passages_unresolved": counters.get("passages_unresolved", 0),
+        "passage_score": watch.score(detected),
+        "events": {k: sum(1 for e in state.events if e.kind.value == k) for k in kinds},
+        "notifications_delivered": len(sinks.received()),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -16,9 +17,14 @@ from rich.table import Table
 
 from citytrack import wire
 from citytrack.config import CitytrackConfig
+from citytrack.watch_config import Tag
+from hub.notify.events import WatchEvent
+from hub.watch_handlers import watch_part
 
 if TYPE_CHECKING:
     from citytrack.demo import TruckRig
+    from citytrack.demo_sinks import NotificationSinks
+    from citytrack.demo_watch import WatchRig
     from hub.pipeline import Batch
 
 ALERT_STYLE = {"harsh_braking": "red", "harsh_acceleration": "yellow", "speeding": "magenta"}
@@ -32,6 +38,8 @@ class LiveState:
         self._lock = threading.Lock()
         self.last_fix: dict[str, wire.Fix] = {}
         self.alerts: list[wire.Alert] = []
+        self.passages: list[tuple[wire.Passage, Tag | None]] = []
+        self.events: list[WatchEvent] = []
 
     def on_batch(self, batch: Batch) -> None:
         with self._lock:
@@ -40,10 +48,30 @@ class LiveState:
                 if prev is None or fix.fix_time >= prev.fix_time:
                     self.last_fix[fix.device_id] = fix
             self.alerts.extend(batch.stored_alerts)
+            part = watch_part(batch)
+            self.passages.extend(part.resolved)
+            self.events.extend(part.events)
 
     def snapshot(self) -> tuple[dict[str, wire.Fix], list[wire.Alert]]:
         with self._lock:
             return dict(self.last_fix), list(self.alerts)
+
+    def on_timer_events(self, events: list[WatchEvent]) -> None:
+        with self._lock:
+            self.events.extend(events)
+
+    def watch_snapshot(self) -> list[WatchEvent]:
+        with self._lock:
+            return list(self.events)
+
+
+def describe_event(event: WatchEvent, names: dict[str, str], tz: ZoneInfo) -> str:
+    """One line a supervisor can read: "07:42 Hana passed Naniwa ward office gate"."""
+    local = event.time.astimezone(tz).strftime("%H:%M")
+    child = names.get(event.child_id, event.child_id)
+    where = names.get(event.station_id or "", "") or names.get(event.school_id or "", "")
+    what = event.kind.value.replace("_", " ")
+    return f"{local} {child} {what} {where}".rstrip()
 
 
 def describe_alert(alert: wire.Alert, tz: ZoneInfo) -> str:
@@ -63,6 +91,10 @@ class DemoView:
         self.live = live and self.console.is_terminal
         self.tz = ZoneInfo(cfg.city.timezone)
         self.drivers = {d.id: d.name for d in cfg.city.drivers}
+        w = cfg.watch
+        self.names = {c.id: c.name for c in w.children}
+        self.names.update({s.id: s.name for s in w.stations})
+        self.names.update({s.id: s.name for s in w.schools})
 
     def note(self, text: str) -> None:
         self.console.print(f"[dim]{text}[/dim]")
@@ -73,18 +105,24 @@ class DemoView:
         rigs: Sequence[TruckRig],
         stop: threading.Event,
         duration_s: float | None,
+        *,
+        watch: WatchRig | None = None,
+        sinks: NotificationSinks | None = None,
     ) -> None:
         deadline = time.monotonic() + duration_s if duration_s else None
-        printed = 0
+        printed = events_printed = 0
 
         def done() -> bool:
             return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
 
+        def render() -> Group:
+            return self._render(state, rigs, watch, sinks)
+
         if self.live:
-            with Live(self._render(state, rigs), console=self.console, refresh_per_second=2) as lv:
+            with Live(render(), console=self.console, refresh_per_second=2) as lv:
                 while not done():
                     stop.wait(0.5)
-                    lv.update(self._render(state, rigs))
+                    lv.update(render())
             return
         while not done():
             stop.wait(0.5)
@@ -92,8 +130,28 @@ class DemoView:
             for alert in alerts[printed:]:
                 self.console.print(f"ALERT {describe_alert(alert, self.tz)}")
             printed = len(alerts)
+            events = [e for e in state.watch_snapshot() if e.kind.value != "passed"]
+            for event in events[events_printed:]:
+                self.console.print(f"WATCH {describe_event(event, self.names, self.tz)}")
+            events_printed = len(events)
 
-    def _render(self, state: LiveState, rigs: Sequence[TruckRig]) -> Group:
+    def _watch_panel(
+        self, state: LiveState, watch: WatchRig, sinks: NotificationSinks | None
+    ) -> Panel:
+        events = state.watch_snapshot()
+        lines = [describe_event(e, self.names, self.tz) for e in events[-8:]]
+        sim_now = watch.clock.now().astimezone(self.tz).strftime("%H:%M")
+        delivered = len(sinks.received()) if sinks is not None else 0
+        title = f"child watch: {watch.day} {sim_now} · notices delivered {delivered}"
+        return Panel("\n".join(lines) or "[dim]no passages yet[/dim]", title=title)
+
+    def _render(
+        self,
+        state: LiveState,
+        rigs: Sequence[TruckRig],
+        watch: WatchRig | None = None,
+        sinks: NotificationSinks | None = None,
+    ) -> Group:
         fixes, alerts = state.snapshot()
         now = datetime.now(UTC)
         table = Table(title=f"citytrack: {self.cfg.city.name} garbage trucks", expand=True)
@@ -119,7 +177,9 @@ class DemoView:
             for a in alerts[-8:]
         ]
         panel = Panel("\n".join(lines) or "[dim]no alerts yet[/dim]", title="alerts")
-        return Group(table, panel)
+        if watch is None:
+            return Group(table, panel)
+        return Group(table, panel, self._watch_panel(state, watch, sinks))
 
     def print_summary(self, summary: dict[str, Any]) -> None:
         table = Table(title="demo summary", show_header=False)
@@ -139,4 +199,6 @@ class DemoView:
             table.add_row(f"alerts: {kind}", str(count))
         for key, count in summary["episodes"].items():
             table.add_row(f"episodes {key}", str(count))
+        for key, value in summary.get("watch", {}).items():
+            table.add_row(f"watch: {key.replace('_', ' ')}", json.dumps(value))
         self.console.print(table)

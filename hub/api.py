@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi import FastAPI, Query, Request
@@ -26,6 +27,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 from pydantic import AwareDatetime, BaseModel, Field
 
+from hub.guardian_api import guardian_router
 from hub.store import (
     AlertRepository,
     Connection,
@@ -99,7 +101,13 @@ def _add_routes(app: FastAPI) -> None:
         return Health(status="ok")
 
 
-def create_app(db_url: str, *, pool_max_size: int = 4, pool_timeout_s: float = 5.0) -> FastAPI:
+def create_app(
+    db_url: str,
+    *,
+    pool_max_size: int = 4,
+    pool_timeout_s: float = 5.0,
+    timezone: str = "Asia/Tokyo",
+) -> FastAPI:
     """The API app over the database at ``db_url`` (schema already upgraded).
 
     The pool opens without waiting for the server, so the app starts while the database
@@ -127,4 +135,7 @@ def create_app(db_url: str, *, pool_max_size: int = 4, pool_timeout_s: float = 5
     app = FastAPI(title="citytrack hub", lifespan=lifespan)
     app.add_exception_handler(StoreError, _store_error)
     _add_routes(app)
+    # guardians: their own children only (bearer token; see hub/guardian_api.py)
+    pooled = lambda: app.state.pool.connection()  # noqa: E731, PLW0108 - pool made in lifespan
+    app.include_router(guardian_router(pooled, ZoneInfo(timezone)))
     return app

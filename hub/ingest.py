@@ -17,7 +17,8 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -27,6 +28,7 @@ from citytrack import wire
 from citytrack.config import CitytrackConfig
 from citytrack.mqtt import BrokerAddress, make_client
 from hub import schema
+from hub.notify.channels import Channel
 from hub.pipeline import Batch, Inbound, Pipeline, build_pipeline
 from hub.store import (
     DeadLetterRepository,
@@ -34,6 +36,8 @@ from hub.store import (
     StoreRejectedError,
     StoreUnavailableError,
 )
+from hub.watch_feature import WatchFeature
+from hub.watch_store import WatchRegistry
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +53,29 @@ SUBSCRIPTIONS = [
 class HubService:
     """Ingests device messages into PostgreSQL and runs the detectors."""
 
-    def __init__(self, cfg: CitytrackConfig, address: BrokerAddress, db_url: str) -> None:
+    def __init__(
+        self,
+        cfg: CitytrackConfig,
+        address: BrokerAddress,
+        db_url: str,
+        *,
+        watch_clock: Callable[[], datetime] = wire.utcnow,
+        channels: Mapping[str, Channel] | None = None,
+    ) -> None:
+        """``watch_clock`` is the child watch's "now" (deadlines, quiet hours): the wall
+        clock, or a simulation's compressed clock in the demo."""
         self.cfg = cfg
         self.address = address
         self.db_url = db_url
-        self.pipeline: Pipeline = build_pipeline(cfg.city, cfg.detectors)
+        self.watch: WatchFeature | None = None
+        if cfg.watch.stations:
+            self.watch = WatchFeature(cfg, db_url, watch_clock, channels)
+        self.pipeline: Pipeline = build_pipeline(
+            cfg.city,
+            cfg.detectors,
+            stations=[s.id for s in cfg.watch.stations],
+            extra_handlers=self.watch.handlers if self.watch else (),
+        )
         self.counters = self.pipeline.counters
         self._inbox: queue.Queue[Inbound] = queue.Queue()
         self._stop = threading.Event()
@@ -68,6 +90,7 @@ class HubService:
         self.retention = schema.Retention(
             fixes_days=cfg.hub.fixes_retention_days,
             dead_letters_days=cfg.hub.dead_letters_retention_days,
+            passages_days=cfg.watch.retention_days,
         )
 
     def add_listener(self, listener: Callable[[Batch], None]) -> None:
@@ -80,12 +103,17 @@ class HubService:
             applied = schema.upgrade(conn, retention=self.retention)
             with conn.transaction():
                 DeviceRepository(conn).sync_registry(self.cfg.city)
+                if self.watch is not None:
+                    WatchRegistry(conn).sync(self.cfg.watch)
         return applied
 
     def start(self) -> None:
         self.prepare_database()
         self._conn = psycopg.connect(self.db_url, autocommit=True)
         self.add_listener(self._publish_alerts)
+        if self.watch is not None:
+            self.watch.start(self._conn)
+            self.add_listener(self.watch.after_commit)
         self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
         self._thread.start()
         threading.Thread(target=self._maintain, name="hub-retention", daemon=True).start()
@@ -113,17 +141,22 @@ class HubService:
             self._thread.join(10)
         self.client.disconnect()
         self.client.loop_stop()
+        if self.watch is not None:
+            self.watch.stop()
         if self._conn is not None:
             self._conn.close()
 
     def apply_retention(self) -> schema.PruneResult:
-        """Delete fixes and dead letters older than the configured retention."""
+        """Delete fixes and dead letters older than the configured retention, and child
+        passages and events older than ``watch.retention_days``."""
         with psycopg.connect(self.db_url, autocommit=True) as conn:
             result = schema.prune(
                 conn,
                 self.retention.fixes_days,
                 dead_letters_older_than_days=self.retention.dead_letters_days,
             )
+            if self.watch is not None:
+                log.info("watch retention: deleted %s", self.watch.prune(conn))
         log.info("retention: deleted %s", result)
         return result
 
@@ -168,6 +201,8 @@ class HubService:
 
     def _work(self) -> None:
         while not self._stop.is_set():
+            if self.watch is not None:
+                self._guarded(self.watch.tick, self._connection)
             batch = self._next_batch()
             if batch and self._commit_with_retry(batch):
                 for msg in batch:
@@ -192,6 +227,20 @@ class HubService:
                 self._stop.wait(delay)
                 backoff = min(backoff * 2, 30.0)
                 self._reconnect()
+
+    def _guarded(
+        self,
+        step: Callable[[Callable[[], psycopg.Connection]], None],
+        conn: Callable[[], psycopg.Connection],
+    ) -> None:
+        """Run a periodic step; a failure is logged and retried on the next round."""
+        try:
+            step(conn)
+        except UNAVAILABLE as exc:
+            log.warning("periodic step postponed: %s", exc)
+            self._reconnect()
+        except Exception:  # supervisor loop: never let a timer kill ingestion
+            log.exception("periodic step failed")
 
     def _connection(self) -> psycopg.Connection:
         """The worker's connection, reconnecting if it was lost (raises OperationalError)."""

@@ -7,6 +7,7 @@
       4. StatusHandler        latest device status and counters
       5. DetectHandler        per device, in seq order: harsh braking/acceleration, speeding
       6. StoreAlertsHandler   idempotent on (device_id, kind, start_time)
+      7-8. child watch        passages and guardian events (hub/watch_handlers.py)
     -- commit, then the broker is acknowledged (QoS 1) --
       after-commit listeners  live views, alert publishing
 
@@ -51,10 +52,12 @@ class Batch:
     inbound: Sequence[Inbound]
     fixes: list[wire.Fix] = field(default_factory=list)
     statuses: list[wire.DeviceStatus] = field(default_factory=list)
+    passages: list[wire.Passage] = field(default_factory=list)  # incl. Sighting
     dead: list[tuple[Inbound, str]] = field(default_factory=list)
     new_fixes: list[wire.Fix] = field(default_factory=list)
     alerts: list[wire.Alert] = field(default_factory=list)
     stored_alerts: list[wire.Alert] = field(default_factory=list)
+    extensions: dict[str, object] = field(default_factory=dict)  # per-feature results
 
 
 @dataclass
@@ -95,6 +98,8 @@ class DecodeHandler:
                 batch.dead.append((msg, f"unknown device {decoded.device_id!r}"))
             elif isinstance(decoded, wire.Fix):
                 batch.fixes.append(decoded)
+            elif isinstance(decoded, wire.Passage):
+                batch.passages.append(decoded)
             else:
                 batch.statuses.append(decoded)
 
@@ -233,11 +238,16 @@ class Pipeline:
 
 
 def build_pipeline(
-    city: CityConfig, detectors: DetectorsConfig, clock: Callable[[], datetime] = wire.utcnow
+    city: CityConfig,
+    detectors: DetectorsConfig,
+    clock: Callable[[], datetime] = wire.utcnow,
+    *,
+    stations: Sequence[str] = (),
+    extra_handlers: Sequence[Handler] = (),
 ) -> Pipeline:
-    """The standard hub pipeline for a city."""
+    """The standard hub pipeline for a city; ``extra_handlers`` (child watch) go last."""
     counters = HubCounters()
-    known = {t.device_id for t in city.trucks}
+    known = {t.device_id for t in city.trucks} | set(stations)
     handlers: list[Handler] = [
         DecodeHandler(known, counters),
         DeadLetterHandler(counters),
@@ -245,5 +255,6 @@ def build_pipeline(
         StatusHandler(counters),
         DetectHandler(city, detectors),
         StoreAlertsHandler(counters),
+        *extra_handlers,
     ]
     return Pipeline(handlers, counters)

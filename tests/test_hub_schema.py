@@ -14,7 +14,11 @@ from hub import schema
 from hub.store import DeadLetterRepository, FixRepository, MigrationError
 
 ALL_STEPS = [s.name for s in schema.steps(timescale=False)]
-TABLES = {"drivers", "vehicles", "device_status", "fixes", "alerts", "dead_letters"}
+TABLES = {
+    *("drivers", "vehicles", "device_status", "fixes", "alerts", "dead_letters"),
+    *("notifications", "schools", "stations", "children", "guardians", "guardian_children"),
+    *("tags", "passages", "watch_events"),
+}
 
 
 @pytest.fixture
