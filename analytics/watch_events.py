@@ -47,8 +47,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from analytics.child_events import WatchEvent, WatchEventKind
 from citytrack.watch_config import Child, School, Station, WatchConfig
-from hub.notify.events import WatchEvent, WatchEventKind
 
 K = WatchEventKind
 MIN_SCHOOL_STAY = timedelta(hours=3)

@@ -15,10 +15,10 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from analytics.child_events import WatchEvent
 from citytrack import wire
 from citytrack.config import CitytrackConfig
 from citytrack.watch_config import Tag
-from hub.notify.events import WatchEvent
 from hub.watch_handlers import watch_part
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from analytics.child_events import WatchEvent
 from citytrack.config import CitytrackConfig
 from hub.notify.channels import Channel
-from hub.notify.events import WatchEvent
 from hub.notify.service import NotificationService
 from hub.pipeline import Batch, Handler
 from hub.tags import TagDirectory

@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from analytics.child_events import WatchEvent
 from analytics.watch_events import WatchEventEngine
 from citytrack import wire
 from citytrack.watch_config import Tag, WatchConfig
-from hub.notify.events import WatchEvent
 from hub.pipeline import Batch
 from hub.tags import TagDirectory
 from hub.watch_store import PassageRepository, WatchEventRepository

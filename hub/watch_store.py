@@ -27,9 +27,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from analytics.child_events import WatchEvent, WatchEventKind
 from citytrack.watch_config import Tag, WatchConfig
 from citytrack.wire import Passage
-from hub.notify.events import WatchEvent, WatchEventKind
 from hub.store import Connection, _aware, _own_transaction, _utc_row, translate_errors
 
 # --- registry -----------------------------------------------------------------------------

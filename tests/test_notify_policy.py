@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analytics.child_events import WatchEvent, WatchEventKind
 from citytrack.watch_config import Guardian
-from hub.notify.events import WatchEvent, WatchEventKind
 from hub.notify.policy import (
     Action,
     Decision,

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from analytics.child_events import WatchEvent, WatchEventKind
 from citytrack.watch_config import WatchConfig
 from hub import schema
 from hub.notify.channels import Channel, EmailChannel, LineChannel, WebhookChannel
-from hub.notify.events import WatchEvent, WatchEventKind
 from hub.notify.service import NotificationService
 from hub.notify.store import Notice, NotificationRepository
 from tests.notify_servers import (

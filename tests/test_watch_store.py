@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from analytics.child_events import WatchEvent, WatchEventKind
 from citytrack.config import load_config
 from citytrack.watch_config import Tag, WatchConfig
 from citytrack.wire import BeaconKind, Passage, Sighting
 from hub import schema
-from hub.notify.events import WatchEvent, WatchEventKind
 from hub.watch_store import (
     GuardianRepository,
     PassageRepository,

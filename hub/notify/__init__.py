@@ -3,7 +3,7 @@
 Each guardian hears about their own children only, in their language, by LINE push,
 e-mail or a signed webhook; and the city can broadcast emergencies to a school or ward.
 
-- ``hub.notify.events``     ``WatchEvent``, ``WatchEventKind``: what the notices are about
+- ``analytics.child_events`` ``WatchEvent``, ``WatchEventKind``: what the notices are about
 - ``hub.notify.policy``     pure ``decide``: dedup, once a day, rate limit, quiet hours
 - ``hub.notify.templates``  Japanese and English texts
 - ``hub.notify.channels``   ``LineChannel``, ``EmailChannel``, ``WebhookChannel``,
@@ -12,6 +12,5 @@ e-mail or a signed webhook; and the city can broadcast emergencies to a school o
 - ``hub.notify.delivery``   the delivery worker thread (retries, backoff)
 - ``hub.notify.service``    ``NotificationService``: the entry point
 
-This package imports nothing on its own, so ``hub.notify.events`` stays free of I/O
-libraries for the pure code that uses it.
+This package imports nothing on its own: import the module you need.
 """

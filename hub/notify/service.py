@@ -34,10 +34,10 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from analytics.child_events import WatchEvent
 from citytrack.watch_config import Child, Guardian, WatchConfig
 from hub.notify.channels import Channel, default_channels
 from hub.notify.delivery import DeliveryWorker, utc_now
-from hub.notify.events import WatchEvent
 from hub.notify.policy import Action, Decision, GuardianState, PolicyRules, decide
 from hub.notify.store import NewNotice, Notice, NotificationRepository
 from hub.notify.templates import Rendered, render_broadcast, render_event, scope_name
