@@ -3,6 +3,10 @@
 A true passage (child, station, closest approach time) is detected when a passage of the
 same child at the same station has its closest_time within ``tolerance_s``; each detected
 passage matches at most one true one. ``false`` counts detected passages that match none.
+
+Detected passages of one child at one station less than ``merge_s`` apart are one passage,
+as the hub counts them: a tag whose Eddystone-EID rotates in the middle of a visit looks
+like two tags to the station, and only the hub can tell they are the same child.
 """
 
 from __future__ import annotations
@@ -47,8 +51,24 @@ class PassageScore:
         }
 
 
+MERGE_S = 30.0
+
+
+def merge_close(times: list[datetime], merge_s: float = MERGE_S) -> list[datetime]:
+    """Keep the first of each run of times less than ``merge_s`` apart (sorted input)."""
+    kept: list[datetime] = []
+    for t in times:
+        if not kept or (t - kept[-1]).total_seconds() >= merge_s:
+            kept.append(t)
+    return kept
+
+
 def score_passages(
-    truth: Iterable[PassageKey], detected: Iterable[PassageKey], *, tolerance_s: float = 60.0
+    truth: Iterable[PassageKey],
+    detected: Iterable[PassageKey],
+    *,
+    tolerance_s: float = 60.0,
+    merge_s: float = MERGE_S,
 ) -> PassageScore:
     """Greedy one-to-one matching in time order per (child, station)."""
     want: dict[tuple[str, str], list[datetime]] = defaultdict(list)
@@ -57,6 +77,7 @@ def score_passages(
         want[(true_passage.child_id, true_passage.station_id)].append(true_passage.time)
     for found in detected:
         got[(found.child_id, found.station_id)].append(found.time)
+    got = defaultdict(list, {k: merge_close(sorted(v), merge_s) for k, v in got.items()})
     matched = 0
     for key, times in want.items():
         free = sorted(got.get(key, []))

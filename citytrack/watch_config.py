@@ -112,8 +112,8 @@ class Child(_Section):
 
 class PassageDetectorConfig(_Section):
     window: int = Field(default=5, ge=1, description="advertisements in the RSSI median window")
-    enter_rssi_dbm: float = Field(default=-75.0, description="smoothed RSSI to enter, dBm")
-    leave_rssi_dbm: float = Field(default=-85.0, description="smoothed RSSI to leave, dBm")
+    enter_rssi_dbm: float = Field(default=-80.0, description="smoothed RSSI to enter, dBm")
+    leave_rssi_dbm: float = Field(default=-90.0, description="smoothed RSSI to leave, dBm")
     away_timeout_s: float = Field(default=10.0, gt=0, description="silence that ends a visit, s")
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from analytics.child_events import WatchEvent
+from analytics.passage_score import MERGE_S
 from analytics.watch_events import WatchEventEngine
 from citytrack import wire
 from citytrack.watch_config import Tag, WatchConfig
@@ -37,6 +38,7 @@ class WatchCounters:
     passages_stored: int = 0
     passage_duplicates: int = 0
     passages_unresolved: int = 0
+    passages_merged: int = 0
     watch_events: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -99,6 +101,7 @@ class WatchEventsHandler:
         self.engine = WatchEventEngine(watch, tz)
         self.counters = counters
         self._lock = threading.Lock()
+        self._last: dict[tuple[str, str], datetime] = {}  # (child, station) -> closest_time
 
     def handle(self, batch: Batch, conn: psycopg.Connection) -> None:
         part = watch_part(batch)
@@ -106,10 +109,21 @@ class WatchEventsHandler:
         with self._lock:
             for passage, tag in sorted(part.resolved, key=lambda pt: pt[0].closest_time):
                 station = self.watch.station(passage.device_id)
-                if tag is None or station is None:
+                if tag is None or station is None or self._same_visit(tag.child_id, passage):
                     continue
                 events.extend(self.engine.on_passage(tag.child_id, station, passage.closest_time))
         part.events.extend(self._store(conn, events))
+
+    def _same_visit(self, child_id: str, passage: wire.Passage) -> bool:
+        """A second passage of a child at a station within MERGE_S of the last one is the
+        same visit (an EID rotating mid-visit makes the station report two)."""
+        key = (child_id, passage.device_id)
+        last = self._last.get(key)
+        self._last[key] = passage.closest_time
+        if last is not None and abs((passage.closest_time - last).total_seconds()) < MERGE_S:
+            self.counters.passages_merged += 1
+            return True
+        return False
 
     def tick(self, conn: psycopg.Connection, now: datetime) -> list[WatchEvent]:
         """Timer events due at ``now``, stored; returns the new ones."""
