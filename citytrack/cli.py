@@ -7,6 +7,7 @@
     citytrack sim gps                   a GPS receiver simulator on a pty
     citytrack db upgrade                create/migrate the schema
     citytrack alerts                    supervisor's alert table
+    citytrack broadcast                 emergency notice to a school's or ward's guardians
     citytrack nmea decode FILE|-        what the agent makes of a raw NMEA log
     citytrack ble decode HEX...         what a station makes of raw advertising data
 
@@ -16,6 +17,7 @@ Configuration and usage errors print one clear line and exit 2.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -313,6 +315,45 @@ def alerts(
     if server is not None:
         server.stop()  # type: ignore[attr-defined]
     raise typer.Exit(code)
+
+
+@app.command()
+def broadcast(
+    text_ja: Annotated[str, typer.Option("--ja", help="the notice in Japanese")],
+    text_en: Annotated[str, typer.Option("--en", help="the notice in English")],
+    school: Annotated[str | None, typer.Option(help="every guardian of this school")] = None,
+    ward: Annotated[str | None, typer.Option(help="every guardian of this ward's schools")] = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for deliveries")] = 30.0,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """An emergency notice to every guardian of a school or ward, with delivery counts."""
+    import psycopg
+
+    from hub import schema
+    from hub.notify.service import NotificationService
+
+    if (school is None) == (ward is None):
+        fail("give exactly one of --school ID or --ward NAME")
+    cfg = _config(config)
+    url, server = _db_url(cfg, db)
+    with psycopg.connect(url, autocommit=True) as conn:
+        schema.upgrade(conn)
+    service = NotificationService(cfg.watch, url, timezone=cfg.city.timezone)
+    service.start()
+    try:
+        scope, scope_id = ("school", school) if school else ("ward", ward)
+        try:
+            result = service.broadcast(scope, str(scope_id), text_ja, text_en)  # type: ignore[arg-type]
+        except ValueError as exc:
+            fail(str(exc))
+        service.wait_idle(wait)
+        counts = service.delivery_counts(result.broadcast_id)
+    finally:
+        service.stop()
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
+    typer.echo(f"broadcast to {result.guardians} guardian(s): {json.dumps(counts)}")
 
 
 @nmea_app.command("decode")

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics.passage_score import PassageKey, score_passages
 from citytrack.config import CitytrackConfig
+from citytrack.mqtt import BrokerAddress
 from edge_agent.ble_sources import BleRecord, SimulatedBleSource
 from edge_agent.outbox import Outbox
 from edge_agent.station import StationAgent
@@ -41,6 +42,10 @@ class SimClock:
     def now(self) -> datetime:
         elapsed = (time.monotonic() - self.wall_start) * self.speedup
         return self.sim_start + timedelta(seconds=elapsed)
+
+    def to_wall(self, sim_time: datetime) -> float:
+        """The monotonic wall-clock second at which the simulation reaches ``sim_time``."""
+        return self.wall_start + (sim_time - self.sim_start).total_seconds() / self.speedup
 
 
 def next_school_day(day: date, school_days: list[int]) -> date:
@@ -70,11 +75,21 @@ class WatchRig:
     """Station agents fed by a paced school morning."""
 
     def __init__(
-        self, cfg: CitytrackConfig, data_dir: Path, seed: int, address_for: Any, speedup: float
+        self,
+        cfg: CitytrackConfig,
+        data_dir: Path,
+        seed: int,
+        address_for: Callable[[str], BrokerAddress],
+        speedup: float,
+        *,
+        day: date | None = None,
+        outbox_factory: Callable[[Path], Outbox] = Outbox,
     ) -> None:
+        """``day``: the morning to play (default: the next school day not yet played in
+        ``data_dir``); ``outbox_factory`` makes each station's outbox from its path."""
         tz = ZoneInfo(cfg.city.timezone)
         self.cfg = cfg
-        self.day = demo_day(data_dir, tz, cfg.watch.schools[0].school_days)
+        self.day = day or demo_day(data_dir, tz, cfg.watch.schools[0].school_days)
         self.morning = SchoolMorning(cfg.watch, date=self.day, seed=seed)
         sim_start = datetime.combine(self.day, MORNING_START, tzinfo=tz).astimezone(UTC)
         self.clock = SimClock(sim_start, speedup)
@@ -83,13 +98,9 @@ class WatchRig:
             if st.kind == "mobile":
                 continue
             source = SimulatedBleSource()
+            box = outbox_factory(data_dir / "outbox" / f"{st.id}.db")
             agent = StationAgent(
-                st.id,
-                source,
-                Outbox(data_dir / "outbox" / f"{st.id}.db"),
-                address_for(st.id),
-                cfg.watch.passage,
-                clock=self.clock.now,
+                st.id, source, box, address_for(st.id), cfg.watch.passage, clock=self.clock.now
             )
             self.stations[st.id] = StationRig(agent, source)
         self._stop = threading.Event()

@@ -107,3 +107,26 @@ def test_hub_command_serves_the_api_and_stops_on_sigterm(pg_url: str, broker_url
         hub.stdout.close()
         hub.stderr.close()
     assert code == 0
+
+
+def test_broadcast_reaches_every_guardian_of_the_school_once(pg_url: str) -> None:
+    result = run(
+        "broadcast",
+        "--school",
+        "naniwa-es",
+        "--ja",
+        "避難訓練のお知らせ",
+        "--en",
+        "Evacuation drill today",
+        "--db",
+        pg_url,
+        "--wait",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert out.startswith("broadcast to 18 guardian(s):"), out
+    counts = json.loads(out.split(":", 1)[1])
+    assert sum(counts.values()) == 18  # one notice per guardian (each has one channel)
+    unknown = run("broadcast", "--ward", "Atlantis", "--ja", "x", "--en", "x", "--db", pg_url)
+    assert unknown.returncode == 2 and b"Atlantis" in unknown.stderr
