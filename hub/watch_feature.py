@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -21,6 +21,7 @@ from analytics.child_events import WatchEvent
 from citytrack.config import CitytrackConfig
 from hub.notify.channels import Channel
 from hub.notify.service import NotificationService
+from hub.notify.store import NotificationRepository
 from hub.pipeline import Batch, Handler
 from hub.tags import TagDirectory
 from hub.watch_handlers import (
@@ -85,5 +86,10 @@ class WatchFeature:
             for listener in self.timer_listeners:
                 listener(events)
 
-    def prune(self, conn: psycopg.Connection) -> WatchPruneResult:
-        return prune(conn, self.cfg.retention_days)
+    def prune(self, conn: psycopg.Connection) -> tuple[WatchPruneResult, int]:
+        """Delete passages, events and sent notices older than ``watch.retention_days``:
+        a child's whereabouts are kept no longer than that, in any form."""
+        passages = prune(conn, self.cfg.retention_days)
+        cutoff = datetime.now(UTC) - timedelta(days=self.cfg.retention_days)
+        notices = NotificationRepository(conn).prune(cutoff)
+        return passages, notices

@@ -50,6 +50,13 @@ def test_demo_runs_on_embedded_defaults_and_reports_its_summary(tmp_path: Path) 
     # in 30 s the harsh braking (15 s) and harsh acceleration (12 s) episodes have happened
     assert first["alerts"]["harsh_braking"] >= 1 and first["alerts"]["harsh_acceleration"] >= 1
     assert first["episodes"]["detected"] >= 2 and first["episodes"]["false"] == 0
+    # the school morning: by 07:50 (30 s at 60x) children have passed stations
+    watch = first["watch"]
+    assert (watch["stations"], watch["children"]) == (3, 20)
+    assert watch["passages_stored"] == watch["passages_sent"] > 0
+    assert watch["passage_score"]["false"] == 0
+    assert watch["events"].get("passed", 0) > 0
+    assert watch["notifications_delivered"] > 0
     # a second run reuses the data directory: same database, outboxes continue their seq
     assert (data / "pg" / "PG_VERSION").exists()
     second = run_demo(data, tmp_path / "s2.json", 10)

@@ -160,3 +160,40 @@ def test_hub_retention_deletes_only_fixes_older_than_configured(pg_url: str) -> 
     assert result.fixes == 5
     with psycopg.connect(pg_url) as c:
         assert FixRepository(c).count("truck-01") == 3
+
+
+def test_hub_retention_deletes_child_passages_older_than_watch_retention(pg_url: str) -> None:
+    from citytrack.wire import Passage
+    from hub.tags import TagDirectory
+    from hub.watch_store import PassageRepository
+
+    hub = HubService(CFG, BrokerAddress.parse("mqtt://127.0.0.1:1"), pg_url)
+    hub.prepare_database()
+    now = datetime.now(UTC)
+    tag = CFG.watch.tags[3]  # an iBeacon tag: resolvable without EID keys
+    assert tag.kind == "ibeacon"
+
+    def passage(seq: int, age: timedelta) -> Passage:
+        t = now - age
+        return Passage(
+            device_id="gate-naniwa-es",
+            seq=seq,
+            beacon_kind="ibeacon",
+            beacon_id=tag.ibeacon_id(),
+            first_seen=t,
+            last_seen=t,
+            closest_time=t,
+            peak_rssi_dbm=-60,
+            adv_count=5,
+        )
+
+    rows = [passage(1, timedelta(days=31)), passage(2, timedelta(days=29))]
+    directory = TagDirectory(CFG.watch)
+    with psycopg.connect(pg_url, autocommit=True) as c, c.transaction():
+        pairs = [(p, directory.resolve(p.beacon_kind, p.beacon_id, p.closest_time)) for p in rows]
+        assert all(t is not None for _, t in pairs)
+        PassageRepository(c).insert(pairs, now)
+    hub.apply_retention()
+    with psycopg.connect(pg_url) as c:
+        kept = c.execute("SELECT seq FROM passages ORDER BY seq").fetchall()
+    assert kept == [(2,)]
