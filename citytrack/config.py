@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -60,6 +61,9 @@ class VehicleClass(_Section):
     description: str = Field(default="", description="what vehicles this class covers")
     harsh_braking_mps2: float = Field(gt=0, description="deceleration threshold, m/s^2")
     harsh_acceleration_mps2: float = Field(gt=0, description="acceleration threshold, m/s^2")
+    harsh_cornering_mps2: float = Field(
+        default=4.0, gt=0, description="lateral acceleration threshold (speed x yaw rate), m/s^2"
+    )
     min_duration_s: float = Field(ge=0, description="time above threshold before an alert, s")
     min_speed_mps: float = Field(
         default=2.0, ge=0, description="ignore harsh events below this speed (GNSS noise), m/s"
@@ -97,6 +101,13 @@ class SpeedingConfig(_Section):
     min_duration_s: float = Field(ge=0, description="time over limit+tolerance for an alert, s")
 
 
+class RosterEntry(_Section):
+    device_id: str = Field(description="the truck's GPS unit")
+    driver_id: str = Field(description="who drove it (id from [[city.drivers]])")
+    start: datetime = Field(description="shift start (ISO 8601 with offset)")
+    end: datetime | None = Field(default=None, description="shift end; None = still driving")
+
+
 class CityConfig(_Section):
     name: str = Field(description="city name")
     timezone: str = Field(description="IANA time zone for local display")
@@ -108,6 +119,15 @@ class CityConfig(_Section):
     vehicle_classes: dict[str, VehicleClass] = Field(description="thresholds per vehicle class")
     drivers: list[Driver] = Field(default_factory=list)
     trucks: list[Truck] = Field(default_factory=list)
+    roster: list[RosterEntry] = Field(
+        default_factory=list,
+        description="who drove which truck when; a truck's driver_id covers the rest",
+    )
+    roads_geojson: str | None = Field(
+        default=None,
+        description="GeoJSON LineStrings with a maxspeed (km/h) property: road speed limits; "
+        "a path relative to the config file",
+    )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> CityConfig:
@@ -131,8 +151,22 @@ class CityConfig(_Section):
         return next((t for t in self.trucks if t.device_id == device_id), None)
 
 
+class QualityConfig(_Section):
+    """Which fixes the detectors trust (a GPS jump must never become harsh braking)."""
+
+    max_hdop: float = Field(default=5.0, gt=0, description="ignore fixes with a worse HDOP")
+    min_sats: int = Field(default=4, ge=0, description="ignore fixes with fewer satellites used")
+    max_implied_speed_mps: float = Field(
+        default=70.0, gt=0, description="a position implying a faster move is a jump, m/s"
+    )
+    max_gap_s: float = Field(
+        default=2.5, gt=0, description="longer without a fix: no acceleration across it, s"
+    )
+
+
 class DetectorsConfig(_Section):
     speeding: SpeedingConfig = Field(description="speeding detector settings")
+    quality: QualityConfig = Field(default_factory=QualityConfig, description="fix filter")
 
 
 class HubConfig(_Section):
@@ -200,8 +234,13 @@ def load_config(path: Path | str | None = None) -> CitytrackConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
     try:
-        return CitytrackConfig.model_validate(raw)
+        cfg = CitytrackConfig.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         raise ConfigError(first["msg"], path=path, key=key) from exc
+    roads = cfg.city.roads_geojson
+    if roads is not None and not Path(roads).is_absolute():
+        city = cfg.city.model_copy(update={"roads_geojson": str(path.parent / roads)})
+        cfg = cfg.model_copy(update={"city": city})
+    return cfg

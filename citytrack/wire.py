@@ -132,6 +132,9 @@ class Fix(_Message):
     hdop: float | None = Field(default=None, ge=0, description="horizontal dilution of precision")
     pdop: float | None = Field(default=None, ge=0)
     vdop: float | None = Field(default=None, ge=0)
+    driver_id: str | None = Field(
+        default=None, max_length=64, description="driver card read by the unit, if fitted"
+    )
 
 
 class DeviceStatus(_Message):
