@@ -23,6 +23,7 @@ class _Section(BaseModel):
 class School(_Section):
     id: str = Field(description="stable identifier")
     name: str = Field(description="school name as guardians know it")
+    name_ja: str = Field(default="", description="Japanese name for notifications")
     ward: str = Field(description="ward (区) the school is in; area broadcasts address it")
     lat_deg: float = Field(ge=-90, le=90, description="WGS84 latitude, degrees")
     lon_deg: float = Field(ge=-180, le=180, description="WGS84 longitude, degrees")

@@ -89,7 +89,9 @@ def _station_name(cfg: WatchConfig, station_id: str | None, language: Language) 
 
 def _school_name(cfg: WatchConfig, school_id: str | None, language: Language) -> str:
     school = next((s for s in cfg.schools if s.id == school_id), None)
-    return school.name if school is not None else _UNKNOWN_SCHOOL[language]
+    if school is None:
+        return _UNKNOWN_SCHOOL[language]
+    return (school.name_ja or school.name) if language == "ja" else school.name
 
 
 def render_event(
