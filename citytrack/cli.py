@@ -8,6 +8,7 @@
     citytrack db upgrade                create/migrate the schema
     citytrack alerts                    supervisor's alert table
     citytrack broadcast                 emergency notice to a school's or ward's guardians
+    citytrack report drivers            driving-tendency report (HTML)
     citytrack nmea decode FILE|-        what the agent makes of a raw NMEA log
     citytrack ble decode HEX...         what a station makes of raw advertising data
 
@@ -38,11 +39,13 @@ sim_app = typer.Typer(no_args_is_help=True, help="Device simulators.")
 db_app = typer.Typer(no_args_is_help=True, help="Database administration.")
 nmea_app = typer.Typer(no_args_is_help=True, help="NMEA tools.")
 ble_app = typer.Typer(no_args_is_help=True, help="BLE beacon tools.")
+report_app = typer.Typer(no_args_is_help=True, help="Reports for supervisors.")
 app.add_typer(agent_app, name="agent")
 app.add_typer(sim_app, name="sim")
 app.add_typer(db_app, name="db")
 app.add_typer(nmea_app, name="nmea")
 app.add_typer(ble_app, name="ble")
+app.add_typer(report_app, name="report")
 
 DATA_DIR = Path(".citytrack")
 ConfigOpt = Annotated[
@@ -354,6 +357,34 @@ def broadcast(
         if server is not None:
             server.stop()  # type: ignore[attr-defined]
     typer.echo(f"broadcast to {result.guardians} guardian(s): {json.dumps(counts)}")
+
+
+@report_app.command("drivers")
+def report_drivers(
+    start: Annotated[datetime, typer.Option("--from", help="period start, ISO (city time)")],
+    end: Annotated[datetime, typer.Option("--to", help="period end, ISO (exclusive)")],
+    out: Annotated[Path, typer.Option(help="HTML file to write")] = Path("drivers.html"),
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Driving-tendency report: a fleet ranking and charts per driver, one HTML file."""
+    from zoneinfo import ZoneInfo
+
+    from hub.report import report_main
+
+    cfg = _config(config)
+    tz = ZoneInfo(cfg.city.timezone)
+    start, end = (t if t.tzinfo else t.replace(tzinfo=tz) for t in (start, end))
+    url, server = _db_url(cfg, db)
+    try:
+        code = report_main(db_url=url, start=start, end=end, out=out, timezone=cfg.city.timezone)
+    except ValueError as exc:
+        fail(str(exc))
+    finally:
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
+    typer.echo(f"wrote {out}" if code == 0 else "report failed")
+    raise typer.Exit(code)
 
 
 @nmea_app.command("decode")

@@ -284,7 +284,23 @@ class SystemPostgres(_ServerProcess):
             opts += ["-c", setting]
         argv = self._cmd([str(bindir / "postgres"), *opts])
         self._spawn(argv, self.workdir / "postgres.log", self.port, timeout_s)
+        self._wait_ready(timeout_s)
         return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        """The port opens before recovery ends ("the database system is starting up")."""
+        import psycopg  # deferred: the hub extra brings it
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                psycopg.connect(self.url, connect_timeout=2).close()
+                return
+            except psycopg.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServiceError(self.name, f"not accepting connections: {exc}") from exc
+                time.sleep(0.1)
 
 
 class EmbeddedPostgres:

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 from pydantic import AwareDatetime, BaseModel, Field
 
+from hub.drivers_api import drivers_router
 from hub.guardian_api import guardian_router
 from hub.store import (
     AlertRepository,
@@ -138,4 +139,6 @@ def create_app(
     # guardians: their own children only (bearer token; see hub/guardian_api.py)
     pooled = lambda: app.state.pool.connection()  # noqa: E731, PLW0108 - pool made in lifespan
     app.include_router(guardian_router(pooled, ZoneInfo(timezone)))
+    # supervisors: per-driver scorecards (see hub/drivers_api.py)
+    app.include_router(drivers_router(pooled, ZoneInfo(timezone)))
     return app

@@ -28,6 +28,7 @@ from citytrack import wire
 from citytrack.config import CitytrackConfig
 from citytrack.mqtt import BrokerAddress, make_client
 from hub import schema
+from hub.drivers import RosterRepository
 from hub.notify.channels import Channel
 from hub.pipeline import Batch, Inbound, Pipeline, build_pipeline
 from hub.store import (
@@ -103,6 +104,7 @@ class HubService:
             applied = schema.upgrade(conn, retention=self.retention)
             with conn.transaction():
                 DeviceRepository(conn).sync_registry(self.cfg.city)
+                RosterRepository(conn).sync(self.cfg.city.roster)
                 if self.watch is not None:
                     WatchRegistry(conn).sync(self.cfg.watch)
         return applied

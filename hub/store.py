@@ -112,6 +112,7 @@ FIX_COLUMNS = (
     "hdop",
     "pdop",
     "vdop",
+    "driver_id",
 )
 _FIX_TYPES = (
     "text",
@@ -130,6 +131,7 @@ _FIX_TYPES = (
     "float8",
     "float8",
     "float8",
+    "text",
 )
 _STAGE = "citytrack_fix_stage"
 

@@ -56,7 +56,7 @@ def test_nmea_decode_from_stdin_prints_fixes_and_counters(corpora: Path) -> None
 def test_db_upgrade_then_alerts_json(pg_url: str) -> None:
     first = run("db", "upgrade", "--db", pg_url)
     assert first.returncode == 0, first.stderr
-    assert b"applied 9 migration(s)" in first.stdout
+    assert f"applied {len(schema.steps(False))} migration(s)".encode() in first.stdout
     assert b"none needed" in run("db", "upgrade", "--db", pg_url).stdout
     t = datetime(2026, 11, 26, 7, 42, tzinfo=UTC)
     alert = wire.Alert(

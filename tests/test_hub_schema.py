@@ -18,6 +18,7 @@ TABLES = {
     *("drivers", "vehicles", "device_status", "fixes", "alerts", "dead_letters"),
     *("notifications", "schools", "stations", "children", "guardians", "guardian_children"),
     *("tags", "passages", "watch_events"),
+    *("driver_shifts", "driver_daily"),
 }
 
 

@@ -1,0 +1,152 @@
+"""The driver scorecard API on a real PostgreSQL: the numbers, 404 and 422, and that the
+report shows the very same numbers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+import warnings
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from fastapi import FastAPI
+from rich.console import Console
+
+with warnings.catch_warnings():
+    # as in test_hub_api: Starlette's TestClient warns when it falls back to httpx
+    warnings.filterwarnings("ignore", message=".*httpx2", category=UserWarning)
+    from fastapi.testclient import TestClient
+
+from citytrack.config import load_config
+from citytrack.services import free_port
+from hub import schema
+from hub.api import _store_error
+from hub.drivers_api import drivers_router
+from hub.report import report_main
+from hub.store import DeviceRepository, StoreError
+from tests.test_report import parse
+from tests.test_scorecard_sql import DAY, alert, drive, jst, store
+
+JST = ZoneInfo("Asia/Tokyo")
+FROM, TO = jst(0), jst(0) + timedelta(days=7)
+URL = "/api/drivers/{}/scorecard"
+
+
+def q(**extra: str) -> dict[str, str]:
+    return {"from": FROM.isoformat(), "to": TO.isoformat()} | extra
+
+
+@pytest.fixture(scope="module")
+def db_url(pg_server: str) -> Iterator[str]:
+    """Tanaka: 10 km at 36 km/h with 2 harsh brakes on Monday, 50 clean km on Wednesday."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = psycopg.conninfo.make_conninfo(pg_server, dbname=name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        schema.upgrade(conn)
+        DeviceRepository(conn).sync_registry(load_config().city)
+        brakes = [alert("harsh_braking", jst(6, 5)), alert("harsh_braking", jst(6, 10))]
+        store(conn, drive(jst(6), 1000), brakes)
+        store(conn, drive(jst(6, day=DAY + timedelta(2)), 5000, seq0=5000))
+    yield url
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def client(db_url: str) -> Iterator[TestClient]:
+    app = FastAPI()
+    app.add_exception_handler(StoreError, _store_error)
+    app.include_router(drivers_router(lambda: psycopg.connect(db_url), JST))
+    with TestClient(app) as c:
+        yield c
+
+
+def test_daily_scorecard(client: TestClient) -> None:
+    response = client.get(URL.format("drv-tanaka"), params=q())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["driver_id"], body["driver_name"]) == ("drv-tanaka", "Tanaka Hiroshi")
+    assert (body["period"], body["timezone"]) == ("day", "Asia/Tokyo")
+    total = body["total"]
+    assert total["km"] == pytest.approx(60.0)
+    assert total["driving_s"] == pytest.approx(6000.0)
+    assert total["events"] == {
+        "harsh_braking": 2, "harsh_acceleration": 0, "harsh_cornering": 0, "speeding": 0,
+    }  # fmt: skip
+    assert total["events_per_100km"]["harsh_braking"] == pytest.approx(100 * 2 / 60, abs=1e-3)
+    # from the totals: 3.33 brakes per 100 km cost 53.3 points (not the mean of the days)
+    assert total["score"] == pytest.approx(100 - 16 * 100 * 2 / 60, abs=0.05)
+    assert total["risk"] == "high"
+    days = body["periods"]
+    assert [d["period_start"] for d in days] == [str(DAY + timedelta(n)) for n in range(7)]
+    monday, wednesday = days[0], days[2]
+    assert monday["km"] == pytest.approx(10.0)
+    assert monday["events_per_100km"]["harsh_braking"] == pytest.approx(20.0)
+    assert monday["score"] == 0.0
+    assert (wednesday["km"], wednesday["score"]) == (pytest.approx(50.0), 100.0)
+    assert days[1]["score"] is None and days[1]["events_per_100km"] is None
+
+
+def test_weekly_scorecard(client: TestClient) -> None:
+    body = client.get(URL.format("drv-tanaka"), params=q(period="week")).json()
+    assert [p["period_start"] for p in body["periods"]] == [str(DAY)]
+    assert body["periods"][0]["km"] == body["total"]["km"]
+    assert body["periods"][0]["score"] == body["total"]["score"]
+
+
+def test_registered_driver_without_driving_and_unknown_driver(client: TestClient) -> None:
+    idle = client.get(URL.format("drv-yamamoto"), params=q())
+    assert idle.status_code == 200
+    assert idle.json()["total"]["score"] is None
+    for driver in ("drv-nobody", "DRV-TANAKA", "' OR '1'='1", "%25"):
+        response = client.get(URL.format(driver), params=q())
+        assert response.status_code == 404, driver
+        assert response.json() == {"detail": "driver not found"}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"to": TO.isoformat()},
+        {"from": FROM.isoformat()},
+        q(period="month"),
+        {"from": "2024-05-13T00:00:00", "to": TO.isoformat()},  # no offset
+        {"from": TO.isoformat(), "to": FROM.isoformat()},
+        {"from": FROM.isoformat(), "to": FROM.isoformat()},
+        {"from": FROM.isoformat(), "to": (FROM + timedelta(days=401)).isoformat()},
+    ],
+)
+def test_bad_parameters_are_422(client: TestClient, params: dict[str, str]) -> None:
+    assert client.get(URL.format("drv-tanaka"), params=params).status_code == 422
+
+
+@pytest.mark.parametrize("period", ["day", "week"])
+def test_the_report_shows_the_same_numbers(
+    client: TestClient, db_url: str, tmp_path: Path, period: str
+) -> None:
+    out = tmp_path / "report.html"
+    code = report_main(
+        db_url=db_url, start=FROM, end=TO, out=out, timezone="Asia/Tokyo",
+        console=Console(quiet=True),
+    )  # fmt: skip
+    assert code == 0
+    key = "daily" if period == "day" else "weekly"
+    cards: dict[str, Any] = {d[key]["driver_id"]: d[key] for d in parse(out).data["drivers"]}
+    api = client.get(URL.format("drv-tanaka"), params=q(period=period)).json()
+    assert json.dumps(cards["drv-tanaka"], sort_keys=True) == json.dumps(api, sort_keys=True)
+
+
+def test_database_down_is_503() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/none?connect_timeout=2"
+    app = FastAPI()
+    app.add_exception_handler(StoreError, _store_error)
+    app.include_router(drivers_router(lambda: psycopg.connect(url)))
+    with TestClient(app) as c:
+        assert c.get(URL.format("drv-tanaka"), params=q()).status_code == 503
