@@ -241,6 +241,6 @@ def load_config(path: Path | str | None = None) -> CitytrackConfig:
         raise ConfigError(first["msg"], path=path, key=key) from exc
     roads = cfg.city.roads_geojson
     if roads is not None and not Path(roads).is_absolute():
-        city = cfg.city.model_copy(update={"roads_geojson": str(path.parent / roads)})
+        city = cfg.city.model_copy(update={"roads_geojson": str(path.resolve().parent / roads)})
         cfg = cfg.model_copy(update={"city": city})
     return cfg

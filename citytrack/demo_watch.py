@@ -134,10 +134,11 @@ class WatchRig:
 
     def score(self, detected: list[PassageKey]) -> dict[str, float | int]:
         """Passages stored so far against the simulator's truth up to the sim clock."""
-        now = self.clock.now()
+        # only passages old enough to have been reported, on both sides
+        horizon = self.clock.now() - timedelta(seconds=60)
         truth = [
             PassageKey(t.child_id, t.station_id, t.closest_time)
             for t in self.morning.truth
-            if t.closest_time + timedelta(seconds=60) <= now
+            if t.closest_time <= horizon
         ]
-        return score_passages(truth, [d for d in detected if d.time <= now]).as_dict()
+        return score_passages(truth, [d for d in detected if d.time <= horizon]).as_dict()
