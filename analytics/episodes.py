@@ -16,6 +16,7 @@ from citytrack.wire import Alert
 EPISODE_ALERT_KIND = {
     "harsh_braking": "harsh_braking",
     "harsh_acceleration": "harsh_acceleration",
+    "harsh_cornering": "harsh_cornering",
     "speeding_zone": "speeding",
     "speeding_road": "speeding",
 }

@@ -5,6 +5,8 @@ Pure: no I/O, no clock. Event kinds::
     harsh_braking       details: peak_mps2, threshold_mps2, speed_from_mps, speed_to_mps,
                         duration_s
     harsh_acceleration  same details as harsh_braking
+    harsh_cornering     details: peak_mps2 (lateral), threshold_mps2, speed_mps (at the
+                        peak), turn_deg, direction ("left" | "right"), duration_s
     speeding            details: max_speed_kmh, limit_kmh, tolerance_kmh, zone_id,
                         zone_kind, duration_s
 """
@@ -21,8 +23,9 @@ from citytrack.wire import Alert
 
 HARSH_BRAKING = "harsh_braking"
 HARSH_ACCELERATION = "harsh_acceleration"
+HARSH_CORNERING = "harsh_cornering"
 SPEEDING = "speeding"
-EVENT_KINDS = (HARSH_BRAKING, HARSH_ACCELERATION, SPEEDING)
+EVENT_KINDS = (HARSH_BRAKING, HARSH_ACCELERATION, HARSH_CORNERING, SPEEDING)
 
 Severity = Literal["low", "medium", "high"]
 DetailValue = float | str | None

@@ -20,11 +20,17 @@ threshold (``harsh_braking_mps2`` decelerating, ``harsh_acceleration_mps2`` acce
 form one episode. It starts at the first such window's reference sample and ends at the
 last such sample, so its duration counts the window: at 1 Hz, speeds 11, 6, 1, 0 m/s give
 windows of -5, -5, -1 m/s^2 and a 2 s episode. An episode that lasts at least
-``min_duration_s`` becomes one ``DetectedEvent`` when the acceleration falls back under
-the threshold (or at a gap, or at ``flush``).
+``min_duration_s`` becomes one ``DetectedEvent`` when the acceleration has stayed under
+the threshold for ``LINGER_S`` (at 1 Hz: at the first window under it), when a window of
+the opposite kind comes, or at a gap, or at ``flush``. Windows under the threshold for
+less than ``LINGER_S`` belong to the episode if it goes on: at 10 Hz, speed noise around
+the threshold would otherwise split one harsh stop into two alerts.
 
 Fixes whose time is not after the last accepted fix (duplicates, out of order) are
 ignored: the state is returned unchanged.
+
+The detector trusts the speeds it is given: feed it the fixes ``analytics.quality``
+accepted (``VehicleDetectors`` does), and call ``restart`` where the filter reports a gap.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
@@ -49,6 +55,9 @@ GAP_S = 2.5
 """Longest interval between fixes that the estimator bridges, s."""
 DURATION_EPS_S = 1e-3
 """Slack on the min_duration_s comparison for float timestamps, s."""
+LINGER_S = 1.0
+"""An episode survives windows under the threshold for less than this after its last
+window over it, so noise at the threshold does not split one event in two (10 Hz), s."""
 HIGH_RATIO = 1.5
 """Peak/threshold ratio from which an event is high severity."""
 MEDIUM_RATIO = 1.2
@@ -58,6 +67,16 @@ MEDIUM_RATIO = 1.2
 class _Sample(NamedTuple):
     t_s: float  # POSIX time, s
     speed_mps: float
+
+
+class Timed(Protocol):
+    """A window sample: anything with a POSIX time ``t_s`` (s)."""
+
+    @property
+    def t_s(self) -> float: ...
+
+
+S = TypeVar("S", bound=Timed)
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,11 @@ def _close(episode: HarshEpisode | None, cfg: VehicleClass) -> list[DetectedEven
     ]
 
 
+def _lingers(episode: HarshEpisode, kind: str | None, t_s: float) -> bool:
+    """Whether ``episode`` stays open through a window of ``kind`` at ``t_s`` (POSIX s)."""
+    return kind is None and t_s - episode.end_t_s < LINGER_S
+
+
 def _classify(accel: float, ref: _Sample, cur: _Sample, cfg: VehicleClass) -> str | None:
     """The harsh kind of one window, or None (under threshold, or both speeds too low)."""
     if cur.speed_mps < cfg.min_speed_mps and ref.speed_mps < cfg.min_speed_mps:
@@ -133,14 +157,16 @@ def _classify(accel: float, ref: _Sample, cur: _Sample, cfg: VehicleClass) -> st
     return None
 
 
-def _advance(
-    history: tuple[_Sample, ...], cur: _Sample
-) -> tuple[tuple[_Sample, ...], _Sample | None]:
-    """Append ``cur``; return the trimmed history and the window's reference sample.
+def advance_window(
+    history: tuple[S, ...], cur: S, reference_min_s: float = REFERENCE_MIN_S
+) -> tuple[tuple[S, ...], S | None]:
+    """Append ``cur`` to a window history (times increasing); return the trimmed history
+    and the window's reference sample: the latest at least ``reference_min_s`` (s) before
+    ``cur`` (None if there is none yet).
 
     Later samples never reach further back than this reference, so older ones are dropped.
     """
-    j = bisect_right(history, cur.t_s - REFERENCE_MIN_S, key=lambda s: s.t_s) - 1
+    j = bisect_right(history, cur.t_s - reference_min_s, key=lambda s: s.t_s) - 1
     if j < 0:
         return (*history, cur), None
     return (*history[j:], cur), history[j]
@@ -189,17 +215,25 @@ def step(state: HarshState, fix: Fix, cfg: VehicleClass) -> tuple[HarshState, li
     if fix.speed_mps is None:
         return HarshState(t_s, (), None), events
     cur = _Sample(t_s, fix.speed_mps)
-    history, ref = _advance(history, cur)
+    history, ref = advance_window(history, cur)
     kind: str | None = None
     accel = 0.0
     if ref is not None:
         accel = (cur.speed_mps - ref.speed_mps) / (cur.t_s - ref.t_s)
         kind = _classify(accel, ref, cur, cfg)
-    if episode is not None and episode.kind != kind:
+    if episode is not None and episode.kind != kind and not _lingers(episode, kind, t_s):
         events, episode = [*events, *_close(episode, cfg)], None
     if kind is not None and ref is not None:
         episode = _grow(episode, kind, accel, ref, cur, fix)
     return HarshState(t_s, history, episode), events
+
+
+def restart(state: HarshState, cfg: VehicleClass) -> tuple[HarshState, list[DetectedEvent]]:
+    """A gap in the trusted data: close the open episode and forget the window history.
+
+    Later fixes are estimated afresh; fixes not after ``state.last_t_s`` stay ignored.
+    """
+    return HarshState(state.last_t_s, (), None), _close(state.episode, cfg)
 
 
 def flush(state: HarshState, cfg: VehicleClass) -> tuple[HarshState, list[DetectedEvent]]:
@@ -218,8 +252,9 @@ def _in_order(t_s: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _window_accel(t_s: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Window acceleration (m/s^2, NaN where none) and reference index per sample.
+def _window_accel(t_s: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Window acceleration (m/s^2, NaN where none), reference index (-1 where none) and
+    the index where each sample's unbroken segment starts.
 
     ``t_s`` strictly increasing; ``v`` NaN where a fix had no speed.
     """
@@ -233,7 +268,7 @@ def _window_accel(t_s: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarra
     accel = np.full(n, np.nan)
     r = ref[valid]
     accel[valid] = (v[valid] - v[r]) / (t_s[valid] - t_s[r])
-    return accel, np.where(valid, ref, -1)
+    return accel, np.where(valid, ref, -1), seg_start
 
 
 def _codes(accel: np.ndarray, v: np.ndarray, ref: np.ndarray, cfg: VehicleClass) -> np.ndarray:
@@ -256,6 +291,27 @@ def _runs(codes: np.ndarray) -> list[tuple[int, int]]:
     change[1:-1] = codes[1:] != codes[:-1]
     bounds = np.flatnonzero(change)
     return [(int(a), int(b) - 1) for a, b in pairwise(bounds) if codes[a]]
+
+
+def _linger(
+    runs: list[tuple[int, int]], codes: np.ndarray, t_s: np.ndarray, seg_start: np.ndarray
+) -> list[tuple[int, int]]:
+    """Join runs of one code separated only by neutral samples within LINGER_S of the
+    first run's end, in one unbroken segment (what ``step`` does with ``_lingers``)."""
+    out: list[tuple[int, int]] = []
+    for first, last in runs:
+        if out:
+            a, b = out[-1]
+            joined = (
+                codes[a] == codes[first]
+                and seg_start[b] == seg_start[first]
+                and t_s[first - 1] - t_s[b] < LINGER_S
+            )
+            if joined:
+                out[-1] = (a, last)
+                continue
+        out.append((first, last))
+    return out
 
 
 def harsh_events_track(
@@ -286,21 +342,15 @@ def harsh_events_track(
         raise ValueError("t_s must be finite")
     keep = _in_order(t)
     t, v, lat, lon = t[keep], v[keep], lat[keep], lon[keep]
-    accel, ref = _window_accel(t, v)
+    accel, ref, seg_start = _window_accel(t, v)
     codes = _codes(accel, v, ref, cfg)
     events: list[DetectedEvent] = []
-    for first, last in _runs(codes):
-        k = first + int(np.argmax(np.abs(accel[first : last + 1])))
+    for first, last in _linger(_runs(codes), codes, t, seg_start):
+        own = codes[first : last + 1] == codes[first]  # not the lingering windows between
+        k = first + int(np.argmax(np.where(own, np.abs(accel[first : last + 1]), -np.inf)))
         r = int(ref[first])
-        episode = HarshEpisode(
-            kind=HARSH_BRAKING if codes[first] < 0 else HARSH_ACCELERATION,
-            start_t_s=float(t[r]),
-            end_t_s=float(t[last]),
-            speed_from_mps=float(v[r]),
-            speed_to_mps=float(v[last]),
-            peak_mps2=float(abs(accel[k])),
-            peak_lat_deg=float(lat[k]),
-            peak_lon_deg=float(lon[k]),
-        )
-        events.extend(_close(episode, cfg))
+        kind = HARSH_BRAKING if codes[first] < 0 else HARSH_ACCELERATION
+        ends = (float(t[r]), float(t[last]), float(v[r]), float(v[last]))
+        peak = (float(abs(accel[k])), float(lat[k]), float(lon[k]))
+        events.extend(_close(HarshEpisode(kind, *ends, *peak), cfg))
     return events

@@ -9,6 +9,8 @@
     citytrack alerts                    supervisor's alert table
     citytrack broadcast                 emergency notice to a school's or ward's guardians
     citytrack report drivers            driving-tendency report (HTML)
+    citytrack analyze FILE|-            the hub's detectors over a raw NMEA log
+    citytrack routes solve INSTANCE     solve a VRPLIB instance
     citytrack nmea decode FILE|-        what the agent makes of a raw NMEA log
     citytrack ble decode HEX...         what a station makes of raw advertising data
 
@@ -24,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -40,12 +43,14 @@ db_app = typer.Typer(no_args_is_help=True, help="Database administration.")
 nmea_app = typer.Typer(no_args_is_help=True, help="NMEA tools.")
 ble_app = typer.Typer(no_args_is_help=True, help="BLE beacon tools.")
 report_app = typer.Typer(no_args_is_help=True, help="Reports for supervisors.")
+routes_app = typer.Typer(no_args_is_help=True, help="Collection-route planning.")
 app.add_typer(agent_app, name="agent")
 app.add_typer(sim_app, name="sim")
 app.add_typer(db_app, name="db")
 app.add_typer(nmea_app, name="nmea")
 app.add_typer(ble_app, name="ble")
 app.add_typer(report_app, name="report")
+app.add_typer(routes_app, name="routes")
 
 DATA_DIR = Path(".citytrack")
 ConfigOpt = Annotated[
@@ -385,6 +390,38 @@ def report_drivers(
             server.stop()  # type: ignore[attr-defined]
     typer.echo(f"wrote {out}" if code == 0 else "report failed")
     raise typer.Exit(code)
+
+
+@app.command()
+def analyze(
+    file: Annotated[str, typer.Argument(help="raw NMEA log, or - for standard input")],
+    vehicle_class: Annotated[str, typer.Option(help="thresholds to use")] = "heavy",
+    config: ConfigOpt = None,
+) -> None:
+    """Run the hub's detectors over a raw NMEA log: one JSON event per line, then a summary."""
+    from citytrack.analyze import analyze_main
+
+    cfg = _config(config)
+    try:
+        with open(file, "rb") if file != "-" else nullcontext(sys.stdin.buffer) as stream:
+            code = analyze_main(
+                stream, sys.stdout, sys.stderr, cfg=cfg, vehicle_class=vehicle_class
+            )
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc}")
+    raise typer.Exit(code)
+
+
+@routes_app.command("solve")
+def routes_solve(
+    instance: Annotated[Path, typer.Argument(help="VRPLIB .vrp (CVRP) or Solomon .txt (VRPTW)")],
+    seconds: Annotated[float, typer.Option(help="solver time budget")] = 10.0,
+    seed: Annotated[int, typer.Option(help="solver seed")] = 1,
+) -> None:
+    """Solve a VRPLIB instance; prints the routes and the cost (CVRPLIB convention)."""
+    from analytics.routing.solve import solve_main
+
+    raise typer.Exit(solve_main(instance, seconds, sys.stdout, seed=seed))
 
 
 @nmea_app.command("decode")

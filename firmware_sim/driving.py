@@ -9,7 +9,10 @@ stop it dwells, then drives on.
 
 Scripted episodes (``firmware_sim.scripts``) override this behaviour through a ``Control``
 and measure, step by step, when the true motion was beyond the vehicle's threshold; the
-driver turns those measurements into ``EpisodeRecord`` ground truth.
+driver turns those measurements into ``EpisodeRecord`` ground truth (``Driver.schedule``
+adds scripts on the way). With a ``PathGeometry`` whose corners are arcs, the driver enters
+each arc at ``CORNER_KMH``, keeps ``v^2 * curvature`` under ``CALM_LATERAL_MPS2`` on it, and
+each step reports that lateral acceleration (0 on the polyline's sharp corners).
 
 Pure: no clock (time is ``t_s`` since the start), no I/O, randomness only inside scripts
 (from the ``numpy.random.Generator`` they are given). Motion is integrated exactly for a
@@ -27,6 +30,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from analytics.zones import Limit, ZoneIndex
+from firmware_sim.corners import CornerAhead, CornerSpan, PathGeometry
 from firmware_sim.route import Route
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,7 @@ BRAKE_MPS2 = 1.4  # normal slowing when the allowed speed drops where the truck 
 BRAKE_PLAN_MPS2 = 1.3  # deceleration planned ahead of corners, stops and zones
 BRAKE_MAX_MPS2 = 1.5  # the calm driver never brakes harder than this
 CORNER_KMH = 15.0  # speed through a corner
+CALM_LATERAL_MPS2 = 1.5  # on an arc, the calm driver keeps v^2 * curvature under this
 LIMIT_MARGIN_KMH = 5.0  # the calm driver stays this far under the posted limit
 SAMPLE_M = 0.5  # resolution of the speed-limit profile along the route
 AHEAD_EPS_M = 1e-6  # a constraint closer than this is behind the truck
@@ -51,8 +56,9 @@ class Constraint:
     s_m: float
     v_mps: float
     kind: Literal["corner", "stop", "zone"]
-    ref: str | None = None  # place id (stop) or zone id (zone)
+    ref: str | None = None  # place id (stop), zone id (zone) or corner id (rounded corner)
     zone_kind: str | None = None
+    turn_deg: float = 0.0  # change of heading at a corner, degrees (+ = right turn)
 
 
 class RoadProfile:
@@ -126,6 +132,7 @@ class DriveView:
     cruise_mps: float
     room_m: float  # distance to the next place the truck must be slower
     next_school: tuple[str, float] | None  # (zone id, distance m) of the next school zone
+    next_corner: CornerAhead | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,7 @@ class Control:
     ceiling_mps: float | None = None  # replaces the calm target speed
     accel_mps2: float = ACCEL_MPS2  # acceleration towards the target speed
     ignore_zone: str | None = None  # zone whose entry the driver does not slow down for
+    ignore_corner: str | None = None  # rounded corner (``CornerSpan.ref``) taken at speed
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,7 @@ class DriveStep:
     v_mps: float
     s_m: float
     limit: Limit
+    lateral_mps2: float = 0.0  # v^2 * curvature at the end of the step (0 with sharp corners)
 
 
 @dataclass(frozen=True)
@@ -197,10 +206,29 @@ class _Tracker:
         self.peak = max(self.peak, value)
 
 
-def build_constraints(route: Route, profile: RoadProfile) -> tuple[Constraint, ...]:
-    """Corners, stops and zone entries of a route, in order along it."""
+Ahead = list[tuple[float, Constraint]]  # (distance m, constraint) ahead of the truck
+
+
+def _ignored(c: Constraint, control: Control) -> bool:
+    """Whether ``control`` tells the driver not to slow down for ``c``."""
+    ignored = {"zone": control.ignore_zone, "corner": control.ignore_corner}.get(c.kind)
+    return c.ref is not None and c.ref == ignored
+
+
+def build_constraints(
+    route: Route, profile: RoadProfile, spans: Sequence[CornerSpan] | None = None
+) -> tuple[Constraint, ...]:
+    """Corners (at their vertex, or both ends of their arc), stops and zone entries of a
+    route, in order along it."""
     corner_mps = CORNER_KMH / 3.6
-    out = [Constraint(c.s_m, corner_mps, "corner") for c in route.corners]
+    if spans is None:
+        out = [Constraint(c.s_m, corner_mps, "corner", turn_deg=c.turn_deg) for c in route.corners]
+    else:
+        out = [
+            Constraint(s, corner_mps, "corner", sp.ref, turn_deg=sp.turn_deg)
+            for sp in spans
+            for s in (sp.s_in_m, sp.s_out_m)
+        ]
     out += [Constraint(st.s_m, 0.0, "stop", st.place_id) for st in route.stops]
     out += list(profile.entries)
     return tuple(sorted(out, key=lambda c: (c.s_m, c.v_mps)))
@@ -217,12 +245,16 @@ class Driver:
         cruise_kmh: float,
         dwell_s: float,
         scripts: Sequence[EpisodeScript] = (),
+        geometry: PathGeometry | None = None,
     ) -> None:
         self.route = route
         self.profile = profile
         self.cruise_mps = cruise_kmh / 3.6
         self.dwell_s = dwell_s
-        self.constraints = build_constraints(route, profile)
+        self.geometry = geometry
+        spans = geometry.corner_spans if geometry is not None else None
+        self.constraints = build_constraints(route, profile, spans)
+        self._curvature = {sp.ref: sp.curvature_per_m for sp in spans or ()}
         self.t_s = 0.0
         self.s_m = 0.0  # distance driven, m (grows lap after lap)
         self.v_mps = 0.0
@@ -237,14 +269,40 @@ class Driver:
     def _ahead_m(self, c: Constraint) -> float:
         return (c.s_m - math.fmod(self.s_m, self.route.length_m)) % self.route.length_m
 
+    @property
+    def active_script(self) -> EpisodeScript | None:
+        """The script being played or waiting for its cue (None: calm driving)."""
+        return self._scripts[0] if self._scripts else None
+
+    def schedule(self, script: EpisodeScript) -> None:
+        """Queue ``script`` after those already given; it plays once they are done."""
+        self._scripts.append(script)
+
+    def _ahead(self) -> Ahead:
+        """(distance m, constraint) of every constraint ahead, in route order."""
+        length = self.route.length_m
+        here = math.fmod(self.s_m, length)
+        ahead = [((c.s_m - here) % length, c) for c in self.constraints]
+        return [(d, c) for d, c in ahead if d > AHEAD_EPS_M]
+
     def view(self) -> DriveView:
         """The truck's state before the next step."""
+        return self._view(self._ahead())
+
+    def _view(self, ahead: Ahead) -> DriveView:
         limit = self.profile.at(self.s_m)
-        ahead = [(self._ahead_m(c), c) for c in self.constraints]
-        ahead = [(d, c) for d, c in ahead if d > AHEAD_EPS_M]
-        school = [(d, c) for d, c in ahead if c.zone_kind == "school_zone"]
-        nearest_school = min(school, key=lambda dc: dc[0], default=None)
+        room, school, corner = self.route.length_m, None, None
+        for d, c in ahead:  # one pass: this runs at every integration step
+            room = min(room, d)
+            if c.zone_kind == "school_zone" and (school is None or d < school[0]):
+                school = (d, c)
+            if c.kind == "corner" and (corner is None or d < corner[0]):
+                corner = (d, c)
         dwell_left = max(0.0, self._dwell_until - self.t_s) if self._dwell_until else 0.0
+        ceiling = min(self.cruise_mps, (limit.limit_kmh - LIMIT_MARGIN_KMH) / 3.6)
+        curvature = self.geometry.curvature_at(self.s_m) if self.geometry is not None else 0.0
+        if curvature > 0.0:
+            ceiling = min(ceiling, math.sqrt(CALM_LATERAL_MPS2 / curvature))
         return DriveView(
             t_s=self.t_s,
             s_m=self.s_m,
@@ -252,36 +310,43 @@ class Driver:
             dwelling=self._dwell_until is not None,
             dwell_left_s=dwell_left,
             limit=limit,
-            ceiling_mps=min(self.cruise_mps, (limit.limit_kmh - LIMIT_MARGIN_KMH) / 3.6),
+            ceiling_mps=ceiling,
             cruise_mps=self.cruise_mps,
-            room_m=min((d for d, _ in ahead), default=self.route.length_m),
-            next_school=(str(nearest_school[1].ref), nearest_school[0]) if nearest_school else None,
+            room_m=room,
+            next_school=(str(school[1].ref), school[0]) if school else None,
+            next_corner=self._corner_ahead(*corner) if corner is not None else None,
         )
+
+    def _corner_ahead(self, distance_m: float, c: Constraint) -> CornerAhead:
+        curvature = self._curvature.get(c.ref, math.inf) if c.ref is not None else math.inf
+        return CornerAhead(c.ref, c.s_m, distance_m, c.turn_deg, curvature)
 
     def step(self, dt_s: float) -> DriveStep:
         """Advance by ``dt_s`` seconds; returns what happened."""
-        view = self.view()
+        ahead = self._ahead()
+        view = self._view(ahead)
         script = self._scripts[0] if self._scripts else None
         control = script.control(view) if script is not None else Control()
-        a = 0.0 if self._dwell_until is not None else self._command(view, control, dt_s)
+        a = 0.0 if self._dwell_until is not None else self._command(view, control, dt_s, ahead)
         step = self._integrate(a, dt_s)
         self._after_step(step)
         if script is not None:
             self._track(script, step)
         return step
 
-    def _command(self, view: DriveView, control: Control, dt_s: float) -> float:
+    def _command(self, view: DriveView, control: Control, dt_s: float, ahead: Ahead) -> float:
         """Acceleration for this step, m/s^2 (never negative at rest)."""
         if control.forced_mps2 is not None:
             a = control.forced_mps2
         else:
             target = view.ceiling_mps if control.ceiling_mps is None else control.ceiling_mps
-            a = float(np.clip((target - self.v_mps) / dt_s, -BRAKE_MPS2, control.accel_mps2))
-            for c in self.constraints:
-                if c.kind == "zone" and c.ref is not None and c.ref == control.ignore_zone:
-                    continue
-                d = self._ahead_m(c)
-                if d > AHEAD_EPS_M:
+            a = min(max((target - self.v_mps) / dt_s, -BRAKE_MPS2), control.accel_mps2)
+            # Beyond this distance a constraint cannot need calm braking yet (_slow_for
+            # would return ``a`` unchanged), so it is skipped: the result is the same.
+            v1 = self.v_mps + max(a, 0.0) * dt_s
+            reach = v1 * v1 / (2 * BRAKE_PLAN_MPS2) + (self.v_mps + abs(a) * dt_s) * dt_s + 1.0
+            for d, c in ahead:
+                if d <= reach and not _ignored(c, control):
                     a = min(a, self._slow_for(c, d, a, dt_s))
             a = max(a, -BRAKE_MAX_MPS2)
         return max(a, 0.0) if self.v_mps <= 0.0 else a
@@ -311,7 +376,9 @@ class Driver:
         self.t_s += dt_s
         self.v_mps = v1
         self.a_mps2 = a
-        return DriveStep(t0, self.t_s, moving, a, v1, self.s_m, self.profile.at(self.s_m))
+        lateral = 0.0 if self.geometry is None else v1 * v1 * self.geometry.curvature_at(self.s_m)
+        limit = self.profile.at(self.s_m)
+        return DriveStep(t0, self.t_s, moving, a, v1, self.s_m, limit, lateral)
 
     def _after_step(self, step: DriveStep) -> None:
         """Start or end a dwell at a collection point."""

@@ -14,6 +14,9 @@ report of it (``ReceiverReport``), imperfections included:
   lost entirely (nothing emitted), half the time reported without a fix;
 - satellites in view, in use, and dilutions of precision from ``firmware_sim.sky``.
 
+The truck follows its route's polyline, or, given a ``geometry`` (e.g.
+``firmware_sim.corners.RoundedRoute``), turns along arcs at the corners.
+
 Deterministic: one ``seed`` drives everything, split into independent streams (driver,
 noise, dropouts, sky), so changing e.g. ``dropout_prob`` leaves the noise unchanged.
 Pure: no clock, no I/O; epoch times are ``start_time + k / rate_hz``.
@@ -25,6 +28,7 @@ Errors: ``ScenarioError`` (``firmware_sim.scripts``) when an episode cannot be p
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +37,7 @@ import numpy as np
 from analytics.episodes import EpisodeLabel
 from analytics.zones import ZoneIndex
 from citytrack.config import CityConfig, SimConfig, Truck
+from firmware_sim.corners import PathGeometry
 from firmware_sim.driving import Driver, EpisodeRecord, RoadProfile
 from firmware_sim.route import EARTH_RADIUS_M, Route
 from firmware_sim.scripts import make_scripts
@@ -143,8 +148,10 @@ class TruckSimulator:
         seed: int,
         start_time: datetime,
         rate_hz: float | None = None,
+        geometry: Callable[[Route], PathGeometry] | None = None,
     ) -> None:
-        """Prepare the truck at rest at its first waypoint.
+        """Prepare the truck at rest at its first waypoint; ``geometry`` makes the path it
+        drives from its route (default: the route's polyline, with sharp corners).
 
         Raises:
             ValueError: ``start_time`` without a time zone, or ``rate_hz`` <= 0.
@@ -159,20 +166,32 @@ class TruckSimulator:
         self.device_id = truck.device_id
         self.start_time = start_time.astimezone(UTC)
         self.route = Route.from_truck(truck, city)
+        self.geometry = geometry(self.route) if geometry is not None else None
         self.zones = ZoneIndex(city.speed_zones, city.default_road_limit_kmh)
-        profile = RoadProfile(self.route, self.zones)
         drive_seed, *receiver_seeds = np.random.SeedSequence(seed).spawn(4)
-        vehicle = city.vehicle_classes[truck.vehicle_class]
-        scripts = make_scripts(truck, vehicle, profile, np.random.default_rng(drive_seed))
-        self.driver = Driver(
-            self.route, profile, cruise_kmh=truck.cruise_kmh, dwell_s=sim.dwell_s, scripts=scripts
-        )
+        self.driver = self._driver(truck, city, sim, np.random.default_rng(drive_seed))
         self.receiver = ReceiverModel(sim, self.rate_hz, receiver_seeds)
         self._substeps = max(1, round(INTERNAL_HZ / self.rate_hz))
         self._dt_s = 1.0 / (self.rate_hz * self._substeps)
         self.epoch_index = 0
         self.labels: list[EpisodeLabel] = []
         self._popped = 0
+
+    def _driver(
+        self, truck: Truck, city: CityConfig, sim: SimConfig, rng: np.random.Generator
+    ) -> Driver:
+        """The truck's driver, with its scripted episodes (ScenarioError: one is unplayable)."""
+        profile = RoadProfile(self.route, self.zones)
+        vehicle = city.vehicle_classes[truck.vehicle_class]
+        scripts = make_scripts(truck, vehicle, profile, rng)
+        return Driver(
+            self.route,
+            profile,
+            cruise_kmh=truck.cruise_kmh,
+            dwell_s=sim.dwell_s,
+            scripts=scripts,
+            geometry=self.geometry,
+        )
 
     def epoch_time(self, k: int) -> datetime:
         """UTC time of epoch ``k`` (0 = ``start_time``)."""
@@ -185,8 +204,9 @@ class TruckSimulator:
             for _ in range(self._substeps):
                 self.driver.step(self._dt_s)
         d = self.driver
-        lat, lon = (float(x) for x in self.route.latlon_at(d.s_m))
-        course = self.route.course_at(d.s_m)
+        path = self.geometry if self.geometry is not None else self.route
+        lat, lon = (float(x) for x in path.latlon_at(d.s_m))
+        course = path.course_at(d.s_m)
         time = self.epoch_time(k)
         report = self.receiver.observe(time, k / self.rate_hz, lat, lon, d.v_mps, course)
         truth = TruthEpoch(

@@ -12,9 +12,13 @@ motion against the vehicle class threshold so the driver can record ground truth
   limit + ``ZONE_EXCESS_KMH`` for ``HOLD_S`` or until leaving it.
 - ``speeding_road``: outside school zones, accelerate calmly to the road limit +
   ``ROAD_EXCESS_KMH``, hold it ``HOLD_S``, then slow down calmly.
+- ``harsh_cornering`` (rounded corners only, see ``firmware_sim.corners``): do not slow
+  down for the next sharp corner; take it at the speed that puts the lateral acceleration
+  ``CORNER_EXCESS_MPS2`` (+ up to 0.6) over the class threshold.
 
-Measured "beyond" means acceleration/deceleration above the class threshold, or speed
-above limit + ``SPEEDING_TOLERANCE_KMH`` (the ``[detectors.speeding]`` default).
+Measured "beyond" means acceleration/deceleration (lateral for cornering) above the class
+threshold, or speed above limit + ``SPEEDING_TOLERANCE_KMH`` (the ``[detectors.speeding]``
+default).
 
 Errors::
 
@@ -24,6 +28,7 @@ Errors::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -31,6 +36,7 @@ from typing import ClassVar
 import numpy as np
 
 from citytrack.config import EpisodePlan, Truck, VehicleClass
+from firmware_sim.corners import CornerAhead
 from firmware_sim.driving import BRAKE_PLAN_MPS2, Control, DriveStep, DriveView, RoadProfile
 
 HARSH_BRAKE_MIN_SPEED_MPS = 8.0
@@ -41,6 +47,9 @@ ZONE_EXCESS_KMH = 15.0
 ROAD_EXCESS_KMH = 20.0
 HOLD_S = 15.0
 SPEEDING_TOLERANCE_KMH = 5.0
+CORNER_EXCESS_MPS2 = 1.2  # nominal lateral acceleration over the class threshold
+CORNER_MIN_TURN_DEG = 60.0  # a gentler corner would need an absurd speed to be harsh
+CORNER_LOOKAHEAD_M = 300.0  # a corner further away than this is not yet the cue
 GIVE_UP_S = 45.0  # a script that cannot complete its manoeuvre stops trying after this
 
 
@@ -249,9 +258,53 @@ class SpeedingRoadScript(_SpeedingScript):
         return Control(ceiling_mps=self._target(view))
 
 
+class HarshCorneringScript(_Script):
+    kind = "harsh_cornering"
+
+    def __init__(self, at_s: float, ctx: ScriptContext) -> None:
+        super().__init__(at_s, ctx)
+        excess = CORNER_EXCESS_MPS2 + float(ctx.rng.uniform(0.0, 0.6))
+        self.lateral_mps2 = ctx.vehicle.harsh_cornering_mps2 + excess
+        self.corner: CornerAhead | None = None
+        self.exit_m = 0.0
+        self.speed_mps = 0.0
+
+    def _armed(self, view: DriveView) -> Control:
+        c = view.next_corner
+        if view.t_s < self.at_s or view.dwelling or c is None or c.ref is None:
+            return Control()
+        if abs(c.turn_deg) < CORNER_MIN_TURN_DEG or c.distance_m > CORNER_LOOKAHEAD_M:
+            return Control()
+        if not math.isfinite(c.curvature_per_m):
+            return Control()  # a sharp corner has no speed at which it is merely harsh
+        arc_m = math.radians(abs(c.turn_deg)) / c.curvature_per_m
+        if c.distance_m < arc_m + 10.0:
+            return Control()  # within the arc (its exit is ahead) or too close to speed up
+        self.corner, self.phase = c, "approach"
+        self.speed_mps = math.sqrt(self.lateral_mps2 / c.curvature_per_m)
+        self.exit_m = view.s_m + c.distance_m + arc_m + 1.0
+        return self._approach(view)
+
+    def _approach(self, view: DriveView) -> Control:
+        if self.corner is None or view.s_m >= self.exit_m:
+            self.phase = "done"
+            return Control()
+        return Control(ceiling_mps=self.speed_mps, ignore_corner=self.corner.ref)
+
+    def measure(self, step: DriveStep) -> float | None:
+        lateral = step.lateral_mps2
+        return lateral if lateral > self.ctx.vehicle.harsh_cornering_mps2 else None
+
+
 SCRIPTS: dict[str, type[_Script]] = {
     cls.kind: cls
-    for cls in (HarshBrakingScript, HarshAccelerationScript, SpeedingZoneScript, SpeedingRoadScript)
+    for cls in (
+        HarshBrakingScript,
+        HarshAccelerationScript,
+        SpeedingZoneScript,
+        SpeedingRoadScript,
+        HarshCorneringScript,
+    )
 }
 
 
