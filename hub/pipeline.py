@@ -28,6 +28,7 @@ import psycopg
 
 from analytics.detectors import VehicleDetectors
 from analytics.events import to_alert
+from analytics.roads import limit_lookup
 from analytics.zones import ZoneIndex
 from citytrack import wire
 from citytrack.config import CityConfig, DetectorsConfig
@@ -160,7 +161,9 @@ class DetectHandler:
     def __init__(self, city: CityConfig, detectors: DetectorsConfig) -> None:
         self.city = city
         self.speeding = detectors.speeding
+        self.quality = detectors.quality
         self.zones = ZoneIndex(city.speed_zones, city.default_road_limit_kmh)
+        self.limit_for = limit_lookup(city)  # road segments, then zones, then the default
         self._per_device: dict[str, VehicleDetectors] = {}
 
     def _detectors(self, device_id: str) -> VehicleDetectors | None:
@@ -168,7 +171,9 @@ class DetectHandler:
         truck = self.city.truck(device_id)
         if found is None and truck is not None:
             vclass = self.city.vehicle_classes[truck.vehicle_class]
-            found = VehicleDetectors(vclass, self.speeding, self.zones)
+            found = VehicleDetectors(
+                vclass, self.speeding, self.zones, quality=self.quality, limit_for=self.limit_for
+            )
             self._per_device[device_id] = found
         return found
 
