@@ -7,13 +7,12 @@ keeps the test meaningful.
 
 Each event was looked at once by hand, with the fixes around it (``fixes_around`` prints
 them when the test fails). Those that remain are pinned below with why they are real.
-Receiver glitches must never be events; the one the detectors without a fix filter turn
-into an event is marked ``FAILS_WITHOUT_FIX_FILTER``.
+Receiver glitches must never be events; ``GLITCHES_THE_FILTER_REJECTS`` records the one
+that detectors without the fix filter turned into an event (the pins above exclude it).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import math
@@ -54,13 +53,12 @@ PINNED: dict[str, set[tuple[str, str]]] = {
 
 # Glitches that the detectors turn into events when they trust every fix (no
 # analytics/quality.py): the pinned result above is the one expected once they filter fixes.
-FAILS_WITHOUT_FIX_FILTER = {
+GLITCHES_THE_FILTER_REJECTS = {
     # 10:21:43-44: a 2D fix from 3 satellites (HDOP 4.1, then 99.0) says 3.4 m/s; at 10:21:45
     # the receiver regains a 3D fix 72 m away, reporting 0.15 m/s. The "braking" from 3.4 to
     # 0.15 m/s in one second is the bad 2D solution ending, not the truck stopping.
     "sl869.log": "harsh_braking at 10:21:44 from a 3-satellite 2D fix (HDOP 99)",
 }
-NO_FIX_FILTER = importlib.util.find_spec("analytics.quality") is None
 
 
 @pytest.fixture(scope="module")
@@ -101,17 +99,7 @@ def log_path(corpora: Path, name: str) -> Path:
     return corpora / "nmea" / folder / name
 
 
-def params() -> list[object]:
-    marks = {
-        name: pytest.mark.xfail(
-            NO_FIX_FILTER, reason=f"glitch event without a fix filter: {why}", strict=True
-        )
-        for name, why in FAILS_WITHOUT_FIX_FILTER.items()
-    }
-    return [pytest.param(n, marks=marks.get(n, ())) for n in (*DRIVE_LOGS, *MOVING_GPSD_LOGS)]
-
-
-@pytest.mark.parametrize("name", params())
+@pytest.mark.parametrize("name", [*DRIVE_LOGS, *MOVING_GPSD_LOGS])
 def test_only_the_pinned_real_manoeuvres_are_events(
     cfg: CitytrackConfig, corpora: Path, name: str
 ) -> None:
