@@ -31,7 +31,6 @@ silent. Times are ISO 8601 UTC.
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from typing import Any, BinaryIO, TextIO
 
 from analytics.detectors import VehicleDetectors
 from analytics.events import EVENT_KINDS, DetectedEvent
+from analytics.quality import distance_m
 from analytics.zones import ZoneIndex
 from citytrack.config import CitytrackConfig, QualityConfig
 from citytrack.wire import Fix
@@ -49,14 +49,6 @@ READ_CHUNK = 4096
 DEVICE_ID = "analyze"
 MOVING_MPS = 1.0  # slower at both ends of an interval: standing (jitter), not driving
 MAX_BRIDGE_S = 60.0  # a longer silence (receiver off) is neither driving nor distance
-EARTH_RADIUS_M = 6_371_008.8
-
-
-def distance_m(a: Fix, b: Fix) -> float:
-    """Straight-line distance between two fixes, m (equirectangular: fine below a few km)."""
-    k = math.radians(1.0) * EARTH_RADIUS_M
-    dx = (b.lon_deg - a.lon_deg) * k * math.cos(math.radians((a.lat_deg + b.lat_deg) / 2))
-    return math.hypot(dx, (b.lat_deg - a.lat_deg) * k)
 
 
 @dataclass
