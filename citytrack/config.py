@@ -1,8 +1,8 @@
 """Typed, validated configuration, loaded once at the entry point.
 
 One TOML file (``config/osaka.toml`` is the default Osaka demo city) with sections
-``[city]``, ``[detectors]``, ``[hub]``, ``[agent]`` and ``[sim]``; each component is handed
-only its own section. Unknown keys are errors, never ignored.
+``[city]``, ``[detectors]``, ``[hub]``, ``[agent]``, ``[sim]``, ``[watch]`` and
+``[routes]``; each component is handed only its own section. Unknown keys are errors, never ignored.
 
 Errors::
 
@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from citytrack.routes_config import RoutesConfig
 from citytrack.watch_config import WatchConfig
 
 REPO_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -208,6 +209,7 @@ class CitytrackConfig(_Section):
     agent: AgentConfig = Field(default_factory=AgentConfig)
     sim: SimConfig = Field(default_factory=SimConfig)
     watch: WatchConfig = Field(default_factory=WatchConfig)
+    routes: RoutesConfig = Field(default_factory=RoutesConfig)
 
 
 def default_config_path() -> Path:
@@ -239,8 +241,20 @@ def load_config(path: Path | str | None = None) -> CitytrackConfig:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         raise ConfigError(first["msg"], path=path, key=key) from exc
-    roads = cfg.city.roads_geojson
-    if roads is not None and not Path(roads).is_absolute():
-        city = cfg.city.model_copy(update={"roads_geojson": str(path.resolve().parent / roads)})
-        cfg = cfg.model_copy(update={"city": city})
-    return cfg
+    return _resolve_paths(cfg, path.resolve().parent)
+
+
+def _resolve_paths(cfg: CitytrackConfig, base: Path) -> CitytrackConfig:
+    """Make the data-file paths relative to the config file absolute."""
+
+    def resolved(value: str | None) -> str | None:
+        return value if value is None or Path(value).is_absolute() else str(base / value)
+
+    city = cfg.city.model_copy(update={"roads_geojson": resolved(cfg.city.roads_geojson)})
+    routes = cfg.routes.model_copy(
+        update={
+            "points_csv": resolved(cfg.routes.points_csv),
+            "emissions_csv": resolved(cfg.routes.emissions_csv),
+        }
+    )
+    return cfg.model_copy(update={"city": city, "routes": routes})
