@@ -11,11 +11,20 @@ the labels (``match_episodes``), and false harsh alerts per 1000 km of clean dri
 stop-and-go work. Baseline, same run: the same detectors fed position-derived speed
 (distance between consecutive fixes over their interval) instead of the receiver's.
 
+Edge path (``bench/edge_imu.py``): every truck also carries an accelerometer at 50 Hz,
+mounted any way round; the agent's ``ImuHarshDetector`` (fed the decoded fixes' speeds)
+is scored per harsh kind the same way, and the hub's reconciliation of its events with the
+GNSS alerts is checked by counting the alerts left on each labelled harsh episode.
+
 ``--json`` writes ``harsh_braking_f1_1hz``, ``harsh_acceleration_f1_1hz``,
 ``harsh_cornering_f1_1hz``, ``speeding_f1_1hz`` (and precision, recall, ``_10hz``),
 ``false_harsh_per_1000km`` (false harsh alerts during stop-and-go work, both rates),
 ``false_harsh_per_1000km_clean``, per rate ``false_{harsh,alerts}_per_1000km_{clean,
-collection_work}_1hz`` (alerts: every kind), the same with a ``baseline_`` prefix, sizes.
+collection_work}_1hz`` (alerts: every kind), the same with a ``baseline_`` prefix, sizes;
+for the edge path ``imu_{harsh_braking,harsh_acceleration,harsh_cornering}_{f1,precision,
+recall}`` (both rates), ``imu_false_harsh_per_1000km_{clean,collection_work}``,
+``imu_calibration_s_median``, ``reconciled_<kind>_f1``, ``alerts_per_episode`` (mean over
+labelled harsh episodes), ``episodes_with_{0,1,2+}_alerts`` and ``episodes_both_sources``.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import edge_imu  # bench/edge_imu.py, beside this script
+
 from analytics.detectors import VehicleDetectors
 from analytics.episodes import EPISODE_ALERT_KIND, EpisodeLabel, match_episodes
 from analytics.events import to_alert
@@ -44,6 +55,7 @@ from citytrack.config import CitytrackConfig, load_config
 from citytrack.wire import Alert, Fix
 from edge_agent.nmea import NmeaFixDecoder
 from firmware_sim import scenarios
+from firmware_sim.imu import ImuSimulator
 from firmware_sim.scenarios import CLEAN, STRETCH_KINDS, TruckPlan, TruckScenario, plan_fleet
 from firmware_sim.work_scripts import COLLECTION_WORK
 
@@ -113,6 +125,12 @@ class TruckResult:
     false_alerts: dict[str, Counter[str]] = field(default_factory=dict)  # source -> stretch -> n
     causes: Counter[str] = field(default_factory=Counter)  # "kind <- cause" -> false alerts
     windows: Counter[str] = field(default_factory=Counter)  # "seconds"; source: over 0.3 g
+    imu: dict[str, Tally] = field(default_factory=dict)  # harsh row -> edge detector counts
+    imu_false: Counter[str] = field(default_factory=Counter)  # stretch -> false harsh (IMU)
+    reconciled: dict[str, Tally] = field(default_factory=dict)  # harsh row -> after merging
+    episodes: Counter[str] = field(default_factory=Counter)  # see edge_imu.per_episode
+    imu_samples: int = 0
+    imu_calibrated_s: float | None = None
 
 
 @cache
@@ -204,11 +222,15 @@ def score(
     return tallies, false_harsh, causes
 
 
-def read_fixes(scenario: TruckScenario) -> list[Fix]:
-    """The scenario's NMEA through the agent's reader, as wire fixes (seq 1, 2, ...)."""
+def read_fixes(scenario: TruckScenario, imu: edge_imu.ImuLog | None = None) -> list[Fix]:
+    """The scenario's NMEA through the agent's reader, as wire fixes (seq 1, 2, ...); with
+    ``imu``, the accelerometer's samples of the same drive are kept there."""
     decoder, fixes, device = NmeaFixDecoder(), list[Fix](), scenario.plan.device_id
+    sensor = ImuSimulator(scenario.sim, edge_imu.IMU_HZ, seed=scenario.plan.seed) if imu else None
     for _, data in scenario.epochs():
         fixes += [e.to_fix(device, len(fixes) + 1, e.fix_time) for e in decoder.feed(data)]
+        if imu is not None and sensor is not None:
+            imu.add(*sensor.collect())
     return fixes + [
         e.to_fix(device, len(fixes) + 1 + i, e.fix_time) for i, e in enumerate(decoder.flush())
     ]
@@ -219,7 +241,8 @@ def run_truck(job: tuple[TruckPlan, str]) -> TruckResult:
     plan, config_path = job
     cfg = _config(config_path)
     scenario = TruckScenario(plan, cfg)
-    fixes = read_fixes(scenario)
+    imu_log = edge_imu.ImuLog()
+    fixes = read_fixes(scenario, imu_log)
     zones = ZoneIndex(cfg.city.speed_zones, cfg.city.default_road_limit_kmh)
     vclass = cfg.city.vehicle_classes[plan.vehicle_class]
     derived = position_speeds(fixes)
@@ -236,16 +259,37 @@ def run_truck(job: tuple[TruckPlan, str]) -> TruckResult:
     hours, km = driver.t_s / 3600, driver.s_m / 1000
     kinds = Counter(i.kind for i in impairments)
     result = TruckResult(plan, hours, km, stretch_km, kinds, scenario.unplayed)
+    gps_alerts: list[Alert] = []
     for source, feed in feeds.items():
         detectors = VehicleDetectors(vclass, cfg.detectors.speeding, zones)
         alerts = detect(feed, detectors, plan.device_id)
         result.tallies[source], result.false_alerts[source], causes = score(scenario, alerts)
         if source == "receiver":
-            result.causes = causes
+            result.causes, gps_alerts = causes, alerts
         if plan.rate_hz == 1.0:
             speeds = [f.speed_mps for f in feed]
             result.windows["seconds"], result.windows[source] = over_03g(fixes, speeds)
+    score_edge(result, scenario, imu_log, fixes, vclass, gps_alerts)
     return result
+
+
+def score_edge(
+    result: TruckResult,
+    scenario: TruckScenario,
+    log: edge_imu.ImuLog,
+    fixes: Sequence[Fix],
+    vclass: Any,
+    gps_alerts: Sequence[Alert],
+) -> None:
+    """The edge detector's alerts and the reconciled ones, scored into ``result``."""
+    run = edge_imu.detect(log, fixes, vclass, scenario.plan.device_id)
+    result.imu_samples, result.imu_calibrated_s = run.samples, run.calibrated_s
+    tallies, false, _ = score(scenario, run.alerts)
+    result.imu = {row: tallies[row] for row in HARSH}
+    result.imu_false = Counter({k: n for k, n in false.items() if "/" not in k})
+    merged = edge_imu.reconciled(gps_alerts, run.alerts)
+    result.reconciled = {row: score(scenario, merged)[0][row] for row in HARSH}
+    result.episodes = edge_imu.per_episode(scenario.labels, merged)
 
 
 def rates(results: Sequence[TruckResult]) -> list[tuple[str, list[TruckResult]]]:
@@ -301,6 +345,43 @@ def summarize(results: Sequence[TruckResult]) -> dict[str, Any]:
         figures[f"km_{tag}"] = round(sum(r.km for r in rs), 1)
     figures["stop_and_go_km"] = round(false_rate(results, "receiver", COLLECTION_WORK)[0], 1)
     figures["clean_km"] = round(false_rate(results, "receiver", CLEAN)[0], 1)
+    figures.update(summarize_edge(results))
+    return figures
+
+
+def edge_total(results: Sequence[TruckResult], part: str, row: str) -> Tally:
+    """One harsh row of the edge detector (``part="imu"``) or after reconciliation."""
+    out = Tally()
+    for r in results:
+        out.add(getattr(r, part)[row])
+    return out
+
+
+def summarize_edge(results: Sequence[TruckResult]) -> dict[str, Any]:
+    """The edge path's figures, keyed as ``--json`` writes them."""
+    figures: dict[str, Any] = {}
+    for row in HARSH:
+        for metric in ("f1", "precision", "recall"):
+            figures[f"imu_{row}_{metric}"] = _round(
+                getattr(edge_total(results, "imu", row), metric)
+            )
+        figures[f"reconciled_{row}_f1"] = _round(edge_total(results, "reconciled", row).f1)
+    for stretch in REPORTED:
+        km = sum(r.stretch_km[stretch] for r in results)
+        n = sum(r.imu_false[stretch] for r in results)
+        figures[f"imu_false_harsh_per_1000km_{stretch}"] = round(1000.0 * n / km, 2) if km else 0.0
+    calibrated = sorted(r.imu_calibrated_s for r in results if r.imu_calibrated_s is not None)
+    median = calibrated[len(calibrated) // 2] if calibrated else None
+    figures["imu_calibration_s_median"] = None if median is None else round(median, 1)
+    figures["imu_never_calibrated"] = sum(r.imu_calibrated_s is None for r in results)
+    episodes = sum((r.episodes for r in results), Counter[str]())
+    n = sum(episodes[f"{row}/{k}"] for row in HARSH for k in ("0", "1", "2+"))
+    for k in ("0", "1", "2+"):
+        figures[f"episodes_with_{k}_alerts"] = sum(episodes[f"{row}/{k}"] for row in HARSH)
+    on = sum(episodes[f"{row}/1"] + 2 * episodes[f"{row}/2+"] for row in HARSH)
+    figures["alerts_per_episode"] = round(on / n, 4) if n else None
+    figures["episodes_both_sources"] = sum(episodes[f"{row}/both"] for row in HARSH)
+    figures["harsh_episodes"] = n
     return figures
 
 
@@ -369,6 +450,36 @@ def print_context(results: Sequence[TruckResult], elapsed_s: float) -> None:
         )
 
 
+def print_edge(figures: dict[str, Any], results: Sequence[TruckResult]) -> None:
+    """The edge detector's table, its false alerts, and alerts per episode after merging."""
+    print()
+    samples = sum(r.imu_samples for r in results)
+    print(
+        f"edge accelerometer ({edge_imu.IMU_HZ:g} Hz, any mounting; {samples:,} samples): "
+        f"calibrated after {figures['imu_calibration_s_median']} s (median), "
+        f"never on {figures['imu_never_calibrated']} truck(s)"
+    )
+    head = f"{'TP':>5} {'FN':>5} {'FP':>5} {'prec':>6} {'recall':>6} {'F1':>6}"
+    print(f"{'kind':19} {'labels':>6} {head} | {'F1 after reconciliation':>23}")
+    for row in HARSH:
+        t = edge_total(results, "imu", row)
+        merged = edge_total(results, "reconciled", row)
+        print(
+            f"{row:19} {t.n:6d} {t.tp:5d} {t.fn:5d} {t.false:5d} {_fmt(t.precision):>6} "
+            f"{_fmt(t.recall):>6} {_fmt(t.f1):>6} | {_fmt(merged.f1):>23}"
+        )
+    for stretch in REPORTED:
+        rate = figures[f"imu_false_harsh_per_1000km_{stretch}"]
+        print(f"false harsh edge events per 1000 km of {stretch}: {rate:.1f}")
+    counts = {k: figures[f"episodes_with_{k}_alerts"] for k in ("0", "1", "2+")}
+    print(
+        f"after reconciliation, {figures['harsh_episodes']} labelled harsh episodes: "
+        f"alerts per episode {_fmt(figures['alerts_per_episode'], '.4f')}; with 0 / 1 / 2+ "
+        f"alerts: {counts['0']} / {counts['1']} / {counts['2+']}; found by both sides: "
+        f"{figures['episodes_both_sources']}"
+    )
+
+
 def print_targets(figures: dict[str, Any], results: Sequence[TruckResult]) -> None:
     """Targets reported against, not asserted; false alerts traced to their causes."""
     print()
@@ -409,6 +520,7 @@ def main() -> int:
     print()
     print_scores(results)
     print_false_rates(results)
+    print_edge(figures, results)
     print_targets(figures, results)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")

@@ -9,6 +9,8 @@ Topics (``citytrack/v1/{role}/{device_id}/{kind}``)::
 
     citytrack/v1/vehicle/{device_id}/fix       Fix, QoS 1, through the device outbox
     citytrack/v1/vehicle/{device_id}/status    DeviceStatus, QoS 1, retained, last will = offline
+    citytrack/v1/vehicle/{device_id}/event     DrivingEvent: a harsh event the vehicle detected
+                                               itself (accelerometer), QoS 1, through the outbox
     citytrack/v1/station/{device_id}/passage   Passage: a beacon tag's visit to a fixed station
     citytrack/v1/station/{device_id}/sighting  Sighting: the same from a mobile detector, with
                                                the detector's own GNSS position
@@ -55,6 +57,7 @@ class Kind(StrEnum):
     STATUS = "status"
     SIGHTING = "sighting"
     PASSAGE = "passage"
+    EVENT = "event"
 
 
 class BeaconKind(StrEnum):
@@ -184,6 +187,37 @@ class Sighting(Passage):
     lon_deg: float = Field(ge=-180, le=180)
 
 
+class DrivingEvent(_Message):
+    """A harsh driving event the vehicle detected at the edge, one per episode.
+
+    The hub reconciles it with its own GNSS-based detection: an event and an alert of the
+    same device and kind whose times overlap are one alert (``analytics.reconcile``).
+    """
+
+    kind: Literal["event"] = "event"
+    seq: int = Field(ge=1, description="per-device sequence number, never goes backwards")
+    event_kind: Literal["harsh_braking", "harsh_acceleration", "harsh_cornering"] = Field(
+        description="what happened"
+    )
+    start_time: AwareDatetime = Field(description="first moment beyond the threshold, UTC")
+    end_time: AwareDatetime = Field(description="last moment beyond the threshold, UTC")
+    peak_mps2: float = Field(ge=0, description="peak filtered |acceleration| of the episode")
+    threshold_mps2: float = Field(gt=0, description="the vehicle class threshold, m/s^2")
+    source: Literal["imu"] = Field(default="imu", description="what detected it")
+    direction: Literal["left", "right"] | None = Field(
+        default=None, description="harsh_cornering: which way the vehicle turned"
+    )
+    lat_deg: float | None = Field(default=None, ge=-90, le=90, description="latest fix, WGS84")
+    lon_deg: float | None = Field(default=None, ge=-180, le=180, description="latest fix")
+    speed_mps: float | None = Field(default=None, ge=0, description="latest fix's speed, m/s")
+
+    @model_validator(mode="after")
+    def _times_in_order(self) -> DrivingEvent:
+        if self.end_time < self.start_time:
+            raise ValueError("need start_time <= end_time")
+        return self
+
+
 class Alert(BaseModel):
     """A detector's finding, as the hub stores and publishes it."""
 
@@ -205,12 +239,13 @@ def encode(message: BaseModel) -> bytes:
     return message.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
-DeviceMessage = Fix | DeviceStatus | Passage | Sighting
+DeviceMessage = Fix | DeviceStatus | Passage | Sighting | DrivingEvent
 
 # which message each (role, kind) carries; anything else is refused
 _MODELS: dict[tuple[Role, Kind], type[_Message]] = {
     (Role.VEHICLE, Kind.FIX): Fix,
     (Role.VEHICLE, Kind.STATUS): DeviceStatus,
+    (Role.VEHICLE, Kind.EVENT): DrivingEvent,
     (Role.STATION, Kind.PASSAGE): Passage,
     (Role.STATION, Kind.SIGHTING): Sighting,
     (Role.STATION, Kind.STATUS): DeviceStatus,

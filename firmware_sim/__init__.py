@@ -6,6 +6,7 @@
     gps.TruckSimulator      truth + receiver imperfections, one epoch at a time
     nmea_out.format_epoch   RMC, VTG, GGA, GSA, GSV bytes for an epoch
     receiver.PtyGpsReceiver the simulator on a pty at real-time pace; iter_nmea unpaced
+    imu.ImuSimulator        the truck's accelerometer ($PCTIM lines), from the same driver
     cli.gps_main            ``citytrack sim gps``
 
 Test and demo tooling only: no production code imports this package.

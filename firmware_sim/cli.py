@@ -9,6 +9,13 @@ Modes:
   written unpaced, as fast as possible, covering ``duration_s`` seconds of simulated time
   (a test or benchmark input); without it, at real-time pace until SIGINT/SIGTERM.
 
+With ``imu_rate_hz`` the truck also carries an accelerometer (``firmware_sim.imu``, its
+``$PCTIM`` line protocol): in pty mode on a second pty, printed as ``IMU <slave path>`` on the
+second line (``imu_out``, when given, gets a copy), otherwise into ``imu_out``. The samples
+of each epoch's interval are written right after that epoch's NMEA. An accelerometer feels
+every turn, so with it the truck turns along arcs at its corners
+(``firmware_sim.corners.RoundedRoute``) instead of on the spot.
+
 Ground-truth labels are appended to ``labels`` (JSON lines) as episodes complete.
 Returns 0 on success, also when stopped by a signal; 2 for an unusable request (unknown
 truck, impossible episode, bad rate or talker), with one line on stderr.
@@ -20,14 +27,18 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from citytrack.config import load_config
+from firmware_sim.corners import RoundedRoute
 from firmware_sim.gps import TruckSimulator
+from firmware_sim.imu import MAX_RATE_HZ as IMU_MAX_HZ
+from firmware_sim.imu import MIN_RATE_HZ as IMU_MIN_HZ
+from firmware_sim.imu import ImuSimulator, format_samples
 from firmware_sim.nmea_out import TALKERS
 from firmware_sim.receiver import LabelWriter, PtyGpsReceiver, epochs_in, iter_nmea, run_paced
 from firmware_sim.scripts import ScenarioError
@@ -67,6 +78,8 @@ def gps_main(
     duration_s: float | None,
     labels: Path | None,
     talker: str = "GP",
+    imu_rate_hz: float | None = None,
+    imu_out: Path | None = None,
 ) -> int:
     """Run one truck's simulated receiver (see the module docstring); returns the exit code.
 
@@ -82,21 +95,63 @@ def gps_main(
         return _error(f"talker must be one of {', '.join(TALKERS)}, not {talker!r}")
     if rate_hz is not None and not 0 < rate_hz <= MAX_RATE_HZ:
         return _error(f"rate must be in (0, {MAX_RATE_HZ:g}] epochs per second, not {rate_hz}")
+    if imu_rate_hz is not None and not IMU_MIN_HZ <= imu_rate_hz <= IMU_MAX_HZ:
+        return _error(f"IMU rate must be in [{IMU_MIN_HZ:g}, {IMU_MAX_HZ:g}] Hz, not {imu_rate_hz}")
+    if imu_rate_hz is not None and not pty and imu_out is None:
+        return _error("an IMU without a pty needs an output file")
     start = datetime.now(UTC).replace(microsecond=0)
+    geometry = RoundedRoute if imu_rate_hz is not None else None
     try:
-        sim = TruckSimulator(truck, cfg.city, cfg.sim, seed=seed, start_time=start, rate_hz=rate_hz)
+        sim = TruckSimulator(
+            truck,
+            cfg.city,
+            cfg.sim,
+            seed=seed,
+            start_time=start,
+            rate_hz=rate_hz,
+            geometry=geometry,
+        )
     except ScenarioError as exc:
         return _error(str(exc))
+    imu = ImuSimulator(sim, imu_rate_hz, seed=seed) if imu_rate_hz is not None else None
     stop = threading.Event()
-    with _stop_on_signals(stop):
+    with _stop_on_signals(stop), ExitStack() as files:
+        imu_file = files.enter_context(imu_out.open("wb")) if imu_out is not None else None
         if pty:
-            _run_pty(sim, stop, out=out, duration_s=duration_s, labels=labels, talker=talker)
-        elif out is None:
-            _run_stream(sim, sys.stdout.buffer, stop, duration_s, labels, talker)
+            _run_pty(
+                sim,
+                stop,
+                out=out,
+                duration_s=duration_s,
+                labels=labels,
+                talker=talker,
+                imu=imu,
+                imu_file=imu_file,
+            )
         else:
-            with out.open("wb") as f:
-                _run_stream(sim, f, stop, duration_s, labels, talker)
+            after = _imu_writer(imu, _file_sink(imu_file)) if imu and imu_file else None
+            f = files.enter_context(out.open("wb")) if out is not None else sys.stdout.buffer
+            _run_stream(sim, f, stop, duration_s, labels, talker, after)
     return 0
+
+
+def _imu_writer(imu: ImuSimulator, *sinks: Callable[[bytes], object]) -> Callable[[], None]:
+    """What to do after each epoch: hand the IMU samples of its interval to ``sinks``."""
+
+    def after_epoch() -> None:
+        data = format_samples(*imu.collect())
+        for sink in sinks:
+            sink(data)
+
+    return after_epoch
+
+
+def _file_sink(f: BinaryIO) -> Callable[[bytes], None]:
+    def write(data: bytes) -> None:
+        f.write(data)
+        f.flush()
+
+    return write
 
 
 def _run_pty(
@@ -107,10 +162,23 @@ def _run_pty(
     duration_s: float | None,
     labels: Path | None,
     talker: str,
+    imu: ImuSimulator | None = None,
+    imu_file: BinaryIO | None = None,
 ) -> None:
-    with PtyGpsReceiver(sim, talker=talker, labels_path=labels, tee_path=out) as receiver:
+    with ExitStack() as stack:
+        receiver = stack.enter_context(
+            PtyGpsReceiver(sim, talker=talker, labels_path=labels, tee_path=out)
+        )
         print(f"PTY {receiver.port}", flush=True)
-        receiver.run(stop, duration_s)
+        after: Callable[[], None] | None = None
+        if imu is not None:
+            # a second receiver used only for its non-blocking pty: its write_epoch drops a
+            # whole interval rather than cut a line when the reader falls behind
+            imu_pty = stack.enter_context(PtyGpsReceiver(sim))
+            print(f"IMU {imu_pty.port}", flush=True)
+            copies = [_file_sink(imu_file)] if imu_file is not None else []
+            after = _imu_writer(imu, imu_pty.write_epoch, *copies)
+        receiver.run(stop, duration_s, after_epoch=after)
 
 
 def _run_stream(
@@ -120,8 +188,10 @@ def _run_stream(
     duration_s: float | None,
     labels_path: Path | None,
     talker: str,
+    after_epoch: Callable[[], None] | None = None,
 ) -> None:
-    """Unpaced when ``duration_s`` is given, else real-time until ``stop``."""
+    """Unpaced when ``duration_s`` is given, else real-time until ``stop``; ``after_epoch``
+    runs after each epoch."""
     labels = LabelWriter(labels_path)
 
     def write(data: bytes) -> None:
@@ -131,12 +201,22 @@ def _run_stream(
     try:
         n = epochs_in(duration_s, sim.rate_hz)
         if n is None:
-            run_paced(sim, write, stop, duration_s=None, talker=talker, labels=labels)
+            run_paced(
+                sim,
+                write,
+                stop,
+                duration_s=None,
+                talker=talker,
+                labels=labels,
+                after_epoch=after_epoch,
+            )
             return
         for _, data in iter_nmea(sim, n, talker=talker):
             if stop.is_set():
                 break
             f.write(data)
+            if after_epoch is not None:
+                after_epoch()
             for label in sim.pop_labels():
                 labels.write(label)
     except BrokenPipeError:

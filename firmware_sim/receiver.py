@@ -100,11 +100,14 @@ def run_paced(
     duration_s: float | None,
     talker: str,
     labels: LabelWriter,
+    after_epoch: Callable[[], None] | None = None,
 ) -> int:
     """Write epochs at real-time pace until ``duration_s`` or ``stop``; returns epochs run.
 
     Epoch ``k`` is written ``k / rate_hz`` seconds after the call (monotonic clock); a late
     epoch is written at once, and the schedule is kept rather than shifted.
+    ``after_epoch`` is called after each epoch's write, also for a lost epoch (an IMU
+    writes its samples of the interval there).
     """
     n = epochs_in(duration_s, sim.rate_hz)
     t0 = time.monotonic()
@@ -115,6 +118,8 @@ def run_paced(
             break
         if data:
             write(data)
+        if after_epoch is not None:
+            after_epoch()
         for label in sim.pop_labels():
             labels.write(label)
         k += 1
@@ -173,11 +178,18 @@ class PtyGpsReceiver:
                 os.close(fd)
         self._master = self._slave = -1
 
-    def run(self, stop: threading.Event, duration_s: float | None = None) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        duration_s: float | None = None,
+        *,
+        after_epoch: Callable[[], None] | None = None,
+    ) -> None:
         """Write epochs at real-time pace until ``duration_s`` seconds or ``stop`` is set.
 
         Labels go to ``labels_path`` as episodes complete; every epoch's bytes also go to
         ``tee_path`` (the receiver's whole output, whether the reader kept up or not).
+        ``after_epoch`` is called after each epoch (see ``run_paced``).
 
         Raises:
             ValueError: the receiver was closed.
@@ -195,7 +207,13 @@ class PtyGpsReceiver:
 
         try:
             self.epochs += run_paced(
-                self.sim, write, stop, duration_s=duration_s, talker=self.talker, labels=labels
+                self.sim,
+                write,
+                stop,
+                duration_s=duration_s,
+                talker=self.talker,
+                labels=labels,
+                after_epoch=after_epoch,
             )
         finally:
             labels.close()

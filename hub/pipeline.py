@@ -6,7 +6,9 @@
       3. StoreFixesHandler    binary COPY, idempotent on (device_id, seq); counts duplicates
       4. StatusHandler        latest device status and counters
       5. DetectHandler        per device, in seq order: harsh braking/acceleration, speeding
-      6. StoreAlertsHandler   idempotent on (device_id, kind, start_time)
+      6. ReconcileAlertsHandler  edge events idempotent on (device_id, seq); they and the
+                              GNSS alerts make one alert per episode (hub/edge_events.py);
+                              alerts idempotent on (device_id, kind, start_time)
       7-8. child watch        passages and guardian events (hub/watch_handlers.py)
     -- commit, then the broker is acknowledged (QoS 1) --
       after-commit listeners  live views, alert publishing
@@ -32,6 +34,7 @@ from analytics.roads import limit_lookup
 from analytics.zones import ZoneIndex
 from citytrack import wire
 from citytrack.config import CityConfig, DetectorsConfig
+from hub.edge_events import ReconcileAlertsHandler
 from hub.store import AlertRepository, DeadLetterRepository, DeviceRepository, FixRepository
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ class Batch:
     fixes: list[wire.Fix] = field(default_factory=list)
     statuses: list[wire.DeviceStatus] = field(default_factory=list)
     passages: list[wire.Passage] = field(default_factory=list)  # incl. Sighting
+    edge_events: list[wire.DrivingEvent] = field(default_factory=list)
     dead: list[tuple[Inbound, str]] = field(default_factory=list)
     new_fixes: list[wire.Fix] = field(default_factory=list)
     alerts: list[wire.Alert] = field(default_factory=list)
@@ -69,6 +73,10 @@ class HubCounters:
     dead_letters: int = 0
     statuses: int = 0
     alerts: int = 0
+    alerts_merged: int = 0  # findings merged into an alert of the other source
+    edge_events_stored: int = 0
+    edge_event_duplicates: int = 0
+    edge_events_unlocated: int = 0  # no position to raise an alert at
     handler_errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -101,6 +109,8 @@ class DecodeHandler:
                 batch.fixes.append(decoded)
             elif isinstance(decoded, wire.Passage):
                 batch.passages.append(decoded)
+            elif isinstance(decoded, wire.DrivingEvent):
+                batch.edge_events.append(decoded)
             else:
                 batch.statuses.append(decoded)
 
@@ -188,6 +198,9 @@ class DetectHandler:
 
 
 class StoreAlertsHandler:
+    """Stores alerts as detected, without reconciliation (the standard list uses
+    ``hub.edge_events.ReconcileAlertsHandler``)."""
+
     critical = True
 
     def __init__(self, counters: HubCounters) -> None:
@@ -259,7 +272,7 @@ def build_pipeline(
         StoreFixesHandler(counters, clock),
         StatusHandler(counters),
         DetectHandler(city, detectors),
-        StoreAlertsHandler(counters),
+        ReconcileAlertsHandler(city, counters, clock),
         *extra_handlers,
     ]
     return Pipeline(handlers, counters)

@@ -1,6 +1,6 @@
 """Child-watch steps of the hub pipeline: passages in, guardian events out.
 
-    ... 6 StoreAlertsHandler
+    ... 6 ReconcileAlertsHandler
       7. StorePassagesHandler  resolve the tag (EID keys stay here), idempotent on (station, seq)
       8. WatchEventsHandler    per child: passed, arrived/left school, entered/left the area
     -- commit --

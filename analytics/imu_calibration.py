@@ -1,0 +1,131 @@
+"""How an accelerometer sits in a vehicle, learnt from the GNSS receiver's speed.
+
+Pure, no numpy (it runs on the vehicle unit); ``analytics.imu_harsh`` feeds it. Nothing
+is assumed about the sensor's axes. For each speed window (``x = (v_i - v_j) / (t_i -
+t_j)`` over about one second, as ``analytics.harsh`` takes it) the caller gives the mean
+reading over the same window (``y``, a 3-vector), and ``MountingFit`` fits
+``y = c + f * x`` per axis by least squares with exponential forgetting (``FORGET_S``),
+each window weighted by the time since the previous speed (so any GNSS rate counts seconds
+alike):
+
+- the slope ``f`` is the forward axis in sensor coordinates, its sign given by the speed
+  (no 180 degree ambiguity), its length about 1;
+- the intercept ``c`` is gravity plus the sensor's bias (plus the mean lateral acceleration
+  of the route); once the vehicle has stood still (windows marked ``still``) for
+  ``STILL_MIN_S`` in all, the mean reading at rest replaces it (exactly gravity + bias).
+
+``up = c / |c|``, ``forward`` = ``f`` made orthogonal to ``up``, ``left = up x forward``.
+The fit has converged when the windows hold enough change of speed (``sum w (x - mean)^2
+>= CAL_MIN_SXX`` over ``CAL_MIN_S`` seconds of windows) and the slope is plausible (length
+within ``SLOPE_NORM``, within ``MAX_SLOPE_TILT_DEG`` of the horizontal).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+FORGET_S = 600.0
+"""Time constant of the fit's exponential forgetting, s."""
+STILL_MIN_S = 2.0
+"""Seconds at rest after which the mean reading at rest is the gravity + bias estimate, s."""
+CAL_MIN_SXX = 1.0
+"""Change of speed the fit needs: weighted spread of window accelerations, (m/s^2)^2 s."""
+CAL_MIN_S = 5.0
+"""Seconds of speed windows the fit needs."""
+SLOPE_NORM = (0.8, 1.25)
+"""Plausible length of the fitted forward axis (reading per m/s^2 of speed change)."""
+MAX_SLOPE_TILT_DEG = 20.0
+"""The forward axis found must be this close to horizontal, degrees."""
+
+Vec = tuple[float, float, float]
+
+
+def dot(a: Vec, b: Vec) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def axpy(k: float, a: Vec, b: Vec) -> Vec:
+    """``k * a + b``."""
+    return (k * a[0] + b[0], k * a[1] + b[1], k * a[2] + b[2])
+
+
+def unit(a: Vec) -> Vec:
+    n = math.sqrt(dot(a, a))
+    return (a[0] / n, a[1] / n, a[2] / n)
+
+
+def cross(a: Vec, b: Vec) -> Vec:
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def _scale(k: float, a: Vec) -> Vec:
+    return (k * a[0], k * a[1], k * a[2])
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The sensor's axes as learnt: unit vectors in sensor coordinates, the reading
+    subtracted before projecting (gravity + bias, m/s^2), whether that was seen at rest,
+    and the length of the fitted slope (about 1)."""
+
+    up: Vec
+    forward: Vec
+    left: Vec
+    offset_mps2: Vec
+    at_rest: bool
+    slope_norm: float
+
+
+class MountingFit:
+    """The running fit; ``add`` windows, read ``calibration()``."""
+
+    def __init__(self) -> None:
+        self.w = self.sx = self.sxx = 0.0  # weights, weighted x and x^2 (forgotten)
+        self.sy: Vec = (0.0, 0.0, 0.0)
+        self.sxy: Vec = (0.0, 0.0, 0.0)
+        self.rest_w = 0.0
+        self.rest_sy: Vec = (0.0, 0.0, 0.0)
+        self.seconds = 0.0  # all the weight ever added, s
+
+    def add(self, x_mps2: float, y_mps2: Vec, weight_s: float, *, still: bool) -> None:
+        """One window: speed change ``x_mps2``, mean reading ``y_mps2`` over it, weight
+        (s), and whether the vehicle stood still throughout."""
+        k = math.exp(-weight_s / FORGET_S)
+        self.w = k * self.w + weight_s
+        self.sx = k * self.sx + weight_s * x_mps2
+        self.sxx = k * self.sxx + weight_s * x_mps2 * x_mps2
+        self.sy = axpy(weight_s, y_mps2, _scale(k, self.sy))
+        self.sxy = axpy(weight_s * x_mps2, y_mps2, _scale(k, self.sxy))
+        self.seconds += weight_s
+        if still:
+            self.rest_w = k * self.rest_w + weight_s
+            self.rest_sy = axpy(weight_s, y_mps2, _scale(k, self.rest_sy))
+
+    @property
+    def spread(self) -> float:
+        """Weighted sum of squared deviations of x from its mean, (m/s^2)^2 s."""
+        return self.sxx - self.sx * self.sx / self.w if self.w > 0 else 0.0
+
+    def line(self) -> tuple[Vec, Vec]:
+        """(slope f, intercept c) of the fit; only when ``spread`` > 0."""
+        mx = self.sx / self.w
+        my = _scale(1.0 / self.w, self.sy)
+        f = _scale(1.0 / self.spread, axpy(-mx * self.w, my, self.sxy))
+        return f, axpy(-mx, f, my)
+
+    def calibration(self) -> Calibration | None:
+        """The sensor's axes, or None while the fit has not converged."""
+        if self.seconds < CAL_MIN_S or self.spread < CAL_MIN_SXX:
+            return None
+        slope, intercept = self.line()
+        at_rest = self.rest_w >= STILL_MIN_S
+        offset = _scale(1.0 / self.rest_w, self.rest_sy) if at_rest else intercept
+        up = unit(offset)
+        norm = math.sqrt(dot(slope, slope))
+        if not SLOPE_NORM[0] <= norm <= SLOPE_NORM[1]:
+            return None
+        if abs(dot(slope, up)) / norm > math.sin(math.radians(MAX_SLOPE_TILT_DEG)):
+            return None
+        forward = unit(axpy(-dot(slope, up), up, slope))
+        return Calibration(up, forward, cross(up, forward), offset, at_rest, norm)

@@ -1,0 +1,65 @@
+"""Synthetic accelerometer drives for the edge detector tests.
+
+A drive is ``gnss_tracks.motion`` segments ``(duration_s, accel_mps2, yaw_dps)``: the true
+motion is sampled at the IMU rate and read through ``firmware_sim.imu.ImuModel`` (mounting,
+bias, vibration, bumps, white noise), and at the receiver's rate as speeds with white noise.
+``run`` feeds both to a detector as a vehicle unit would see them: each speed a little
+after the samples of its time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from analytics.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
+from firmware_sim.imu import ImuModel, ImuNoise, Mounting
+from tests.gnss_tracks import T0, Segment, motion
+
+CALIBRATE: list[Segment] = [(2.0, 0.0, 0.0), (9.0, 1.0, 0.0), (6.0, 0.0, 0.0)]
+"""Stand, pull away calmly to 9 m/s, cruise: enough change of speed to learn the axes."""
+
+
+@dataclass(frozen=True)
+class Drive:
+    imu_t_s: np.ndarray  # POSIX s
+    accel_mps2: np.ndarray  # n x 3, sensor axes
+    gps_t_s: np.ndarray  # POSIX s
+    gps_speed_mps: np.ndarray
+
+
+def drive(
+    segments: Sequence[Segment],
+    *,
+    mounting: Mounting,
+    seed: int,
+    imu_hz: float = 50.0,
+    gps_hz: float = 1.0,
+    course0: float = 0.0,
+    speed_sigma: float = 0.05,
+    noise: ImuNoise | None = None,
+    v0: float = 0.0,
+) -> Drive:
+    """The sensor's samples and the receiver's speeds for a drive starting at ``v0`` m/s."""
+    rng = np.random.default_rng(seed)
+    truth = motion(segments, v0=v0, course0=course0, rate_hz=imu_hz)
+    model = ImuModel(imu_hz, mounting, rng, noise)
+    accel = model.sense(truth.t_s, truth.speed_mps, truth.course_deg)
+    gps = motion(segments, v0=v0, course0=course0, rate_hz=gps_hz)
+    speeds = np.clip(gps.speed_mps + rng.normal(0.0, speed_sigma, gps.t_s.size), 0.0, None)
+    t0 = T0.timestamp()
+    return Drive(truth.t_s + t0, accel, gps.t_s + t0, speeds)
+
+
+def run(detector: ImuHarshDetector, d: Drive, *, lag_s: float = 0.2) -> list[ImuHarshEvent]:
+    """Feed the drive in arrival order (each speed ``lag_s`` after its time); flush."""
+    events: list[ImuHarshEvent] = []
+    k = 0
+    for t, (ax, ay, az) in zip(d.imu_t_s.tolist(), d.accel_mps2.tolist(), strict=True):
+        while k < d.gps_t_s.size and d.gps_t_s[k] + lag_s <= t:
+            detector.observe_speed(float(d.gps_t_s[k]), float(d.gps_speed_mps[k]))
+            k += 1
+        events += detector.feed(ImuSample(t, ax, ay, az))
+    return events + detector.flush()
