@@ -1,17 +1,22 @@
 """Supervisors' HTTP API for driver scorecards (a router the hub's app mounts).
 
-Endpoint::
+Endpoints::
 
     GET /api/drivers/{driver_id}/scorecard   ?from=&to=&period=day|week
+    GET /api/drivers/{driver_id}/trips       ?from=&to=
 
 ``from`` (inclusive) and ``to`` (exclusive) are ISO 8601 times with an offset; the range
 is at most ``MAX_RANGE_DAYS`` days. Days and weeks (ISO, from Monday) are local days in
-the city's time zone. The answer is a ``hub.scorecard.DriverScorecard``: the range's
+the city's time zone. The scorecard is a ``hub.scorecard.DriverScorecard``: the range's
 totals and one entry per period (distance, driving time, alerts by kind and per 100 km,
 share of driving time speeding, the 0-100 score and the points lost by cause), the very
-numbers of the driving-tendency report (``hub.report``). A driver neither registered nor
-attributed anything in the range: 404. Bad parameters: 422. Store errors become 503/500
-through the app's ``StoreError`` handler (``hub.api``).
+numbers of the driving-tendency report (``hub.report``). The trips answer is a
+``hub.trips_store.DriverTrips``: the driver's trips and stops starting in the range, as
+the hub's rollups built them, and their summary (count, km, driving time, mean trip
+length, stops). A driver neither registered nor attributed anything in the range: 404.
+Bad parameters: 422. Store errors become 503/500 through the app's ``StoreError``
+handler (``hub.api``). Like ``/api/alerts``, these endpoints take no token (unlike the
+guardians' API, ``hub.guardian_api``): serve them only where supervisors are.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pydantic import AwareDatetime
 from hub.drivers import DriverStatsRepository, MotionRules, driver_scorecard
 from hub.scorecard import DEFAULT_WEIGHTS, DriverScorecard, Period, ScoreWeights
 from hub.store import Connection, StoreUnavailableError
+from hub.trips_store import DriverTrips, TripRepository, driver_trips
 
 MAX_RANGE_DAYS = 400
 NOT_FOUND = "driver not found"
@@ -98,5 +104,20 @@ def drivers_router(
         if card is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND)
         return card
+
+    @router.get("/api/drivers/{driver_id}/trips", response_model=DriverTrips)
+    def trips(
+        driver_id: str,
+        start: Annotated[AwareDatetime, Query(alias="from", description="range start")],
+        end: Annotated[AwareDatetime, Query(alias="to", description="range end, exclusive")],
+    ) -> DriverTrips:
+        """The driver's trips and stops starting in ``[from, to)``, oldest first."""
+        _check_range(start, end)
+        with _connection(get_conn) as conn:
+            names = DriverStatsRepository(conn).drivers()
+            found = driver_trips(TripRepository(conn), names, driver_id, start, end)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND)
+        return found
 
     return router

@@ -8,6 +8,10 @@ batches in arrival order, so each device's messages are handled in order.
 A batch that the database rejects as data (not as a lost connection) is retried one
 message at a time; the message that still fails is dead-lettered with the database's
 reason. A lost connection is retried with backoff, the messages stay unacknowledged.
+
+Every ``hub.maintenance_interval_s`` a maintenance thread applies retention, then the
+rollups (``hub.rollups``: trips and stops of every truck, ``driver_daily`` for yesterday
+and today); a failure there is logged and counted and never stops ingestion.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from hub import schema
 from hub.drivers import RosterRepository
 from hub.notify.channels import Channel
 from hub.pipeline import Batch, Inbound, Pipeline, build_pipeline
+from hub.rollups import RollupJob, RollupResult
 from hub.store import (
     DeadLetterRepository,
     DeviceRepository,
@@ -93,6 +98,8 @@ class HubService:
             dead_letters_days=cfg.hub.dead_letters_retention_days,
             passages_days=cfg.watch.retention_days,
         )
+        # trips of every truck and driver_daily, after each retention run
+        self.rollups = RollupJob.for_city(cfg.city, cfg.detectors.quality)
 
     def add_listener(self, listener: Callable[[Batch], None]) -> None:
         """Call ``listener(batch)`` after each committed batch (live views)."""
@@ -168,6 +175,21 @@ class HubService:
                 self.apply_retention()
             except Exception:  # supervisor loop: log, try again next period
                 log.exception("retention run failed")
+            self.refresh_rollups()
+
+    def refresh_rollups(self, now: datetime | None = None) -> RollupResult | None:
+        """Build every truck's trips, then refresh ``driver_daily`` for yesterday and today
+        (``hub.rollups``) at ``now`` (default: the clock). Never raises: a failed run is
+        logged, counted in ``self.rollups.counts.failures`` and returns None."""
+        try:
+            with psycopg.connect(self.db_url, autocommit=True) as conn:
+                result = self.rollups.run(conn, now or wire.utcnow())
+        except Exception:  # supervisor loop: log, count, try again next period
+            self.rollups.counts.failures += 1
+            log.exception("rollup run failed")
+            return None
+        log.info("rollups: %s", result.summary())
+        return result
 
     # paho callbacks (network thread)
 

@@ -3,15 +3,18 @@
 For a time range: a fleet overview ranking the drivers by safety score (with distance,
 driving time, events per 100 km by kind and the share of driving time speeding), then
 per driver: events by kind per local day, the speed profile while driving, the score
-trend by day and by ISO week, and where the events happened along the route. A range
-without driving says so ("No driving in this period").
+trend by day and by ISO week, where the events happened along the route, and the trips
+(count, km, driving time, mean trip length, stops, and a table) that the hub's rollups
+built (``hub.trips_store``). A range without driving says so ("No driving in this
+period").
 
 Self-contained: plotly.js is embedded (the machines that open it are offline; no CDN, no
 map tiles), the charts are Plotly figure specs in ``<script type="application/json"
 class="figure">`` blocks, and the numbers behind them sit in ``<script
 type="application/json" id="scorecards">``: per driver the daily and weekly
 ``hub.scorecard.DriverScorecard``, the same objects ``GET /api/drivers/{id}/scorecard``
-returns. The score formula is in ``hub.scorecard``'s docstring and, in short, in the
+returns, and the ``hub.scorecard.TripSummary`` of ``GET /api/drivers/{id}/trips``. The
+score formula is in ``hub.scorecard``'s docstring and, in short, in the
 report itself.
 """
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,14 +34,18 @@ from rich.console import Console
 
 from hub import report_figures as figs
 from hub.drivers import DriverDay, DriverEvent, DriverStatsRepository, MotionRules, RoutePoint
+from hub.report_trips import trips_html
 from hub.scorecard import (
     DEFAULT_WEIGHTS,
     KINDS,
     DriverScorecard,
     ScoreWeights,
+    TripSummary,
     build_scorecard,
+    summarize_trips,
 )
 from hub.store import StoreError, StoreUnavailableError
+from hub.trips_store import StoredStop, StoredTrip, TripRepository
 
 NO_DRIVING = "No driving in this period"
 
@@ -53,6 +60,12 @@ class DriverSection:
     route: list[RoutePoint]
     events: list[DriverEvent]
     devices: list[str]
+    trips: list[StoredTrip] = field(default_factory=list)
+    stops: list[StoredStop] = field(default_factory=list)
+
+    @property
+    def trip_summary(self) -> TripSummary:
+        return summarize_trips(self.trips, self.stops)
 
 
 @dataclass(frozen=True)
@@ -107,8 +120,9 @@ def collect(
     end: datetime,
     tz: ZoneInfo,
     weights: ScoreWeights = DEFAULT_WEIGHTS,
+    trips: TripRepository | None = None,
 ) -> FleetReport:
-    """Query what the report shows for ``[start, end)``.
+    """Query what the report shows for ``[start, end)`` (trips only when ``trips`` is given).
 
     Raises:
         ValueError: naive times or ``end <= start``.
@@ -130,6 +144,8 @@ def collect(
         )
         for driver in drivers
     ]
+    if trips is not None:
+        sections = _with_trips(sections, trips, start, end)
     return FleetReport(
         start=start,
         end=end,
@@ -139,6 +155,21 @@ def collect(
         idle={i: n for i, n in names.items() if i not in drivers},
         unattributed_km=sum(d.exposure.km for d in days if d.driver_id is None),
     )
+
+
+def _with_trips(
+    sections: list[DriverSection], repo: TripRepository, start: datetime, end: datetime
+) -> list[DriverSection]:
+    """The sections with their drivers' trips and stops starting in ``[start, end)``."""
+    trips, stops = repo.trips(start, end), repo.stops(start, end)
+    return [
+        replace(
+            s,
+            trips=[t for t in trips if t.driver_id == s.daily.driver_id],
+            stops=[p for p in stops if p.driver_id == s.daily.driver_id],
+        )
+        for s in sections
+    ]
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -157,6 +188,7 @@ th { background: #f3f4f6; } td.l, th.l { text-align: left; }
 .chart { border: 1px solid #e5e7eb; border-radius: 6px; min-height: 320px; }
 .chart.fleet { min-height: 0; }
 .driver { border-top: 3px solid #4c78a8; margin-top: 26px; }
+h3 { font-size: 15px; margin: 16px 0 4px; }
 .empty { font-size: 22px; padding: 40px; text-align: center; background: #f6f6f6;
          border-radius: 8px; color: #444; margin: 24px 0; }
 .note { font-size: 12.5px; color: #444; background: #f8fafc; border: 1px solid #e5e7eb;
@@ -213,6 +245,7 @@ def _fleet_table(report: FleetReport) -> str:
         t = s.daily.total
         rates = t.events_per_100km or {}
         cells = "".join(f"<td>{rates.get(k, 0):.2f}</td>" for k in kinds)
+        cells += f"<td>{s.trip_summary.trips}</td>"
         name = html.escape(s.daily.driver_name or s.daily.driver_id)
         rows.append(
             f"<tr><td>{rank}</td><td class='l'>{name} <small>({html.escape(s.daily.driver_id)})"
@@ -223,12 +256,12 @@ def _fleet_table(report: FleetReport) -> str:
     for driver, name in report.idle.items():
         rows.append(
             f"<tr><td></td><td class='l'>{html.escape(name)} <small>"
-            f"({html.escape(driver)})</small></td><td colspan='{6 + len(kinds)}' "
+            f"({html.escape(driver)})</small></td><td colspan='{7 + len(kinds)}' "
             f"class='l'>{NO_DRIVING.lower()}</td></tr>"
         )
     return (
         "<table><tr><th>#</th><th class='l'>Driver</th><th>Score</th><th>Risk</th><th>km</th>"
-        f"<th>Driving h</th>{head}<th>Time speeding</th><th>Events</th></tr>"
+        f"<th>Driving h</th>{head}<th>Trips</th><th>Time speeding</th><th>Events</th></tr>"
         + "".join(rows)
         + "</table>"
     )
@@ -267,7 +300,9 @@ def _driver_section(page: _Page, s: DriverSection, tz: ZoneInfo) -> None:
     page.figure(figs.speed_profile(s.speed_profile))
     page.figure(figs.score_trend(card, s.weekly))
     page.figure(figs.route_map(s.route, s.events, tz))
-    page.add("</div></section>")
+    page.add("</div>")
+    page.add(trips_html(s.trips, s.trip_summary, tz))
+    page.add("</section>")
 
 
 def _count(n: int, noun: str) -> str:
@@ -282,13 +317,18 @@ def _penalty_text(penalties: dict[str, float]) -> str:
 
 
 def _numbers(report: FleetReport) -> dict[str, Any]:
-    """The numbers behind the charts: per driver the daily and weekly scorecards."""
+    """The numbers behind the charts: per driver the daily and weekly scorecards and the
+    trip summary."""
     return {
         "start": report.start.isoformat(),
         "end": report.end.isoformat(),
         "timezone": report.tz.key,
         "drivers": [
-            {"daily": s.daily.model_dump(mode="json"), "weekly": s.weekly.model_dump(mode="json")}
+            {
+                "daily": s.daily.model_dump(mode="json"),
+                "weekly": s.weekly.model_dump(mode="json"),
+                "trips": s.trip_summary.model_dump(mode="json"),
+            }
             for s in report.sections
         ],
     }
@@ -357,7 +397,8 @@ def report_main(
         raise ValueError(f"need timezone-aware start < end, got {start!r}, {end!r}")
     try:
         with psycopg.connect(db_url, autocommit=True) as conn:
-            report = collect(DriverStatsRepository(conn, rules), start, end, tz, weights)
+            stats, trips = DriverStatsRepository(conn, rules), TripRepository(conn)
+            report = collect(stats, start, end, tz, weights, trips)
     except psycopg.OperationalError as exc:  # the connect itself
         return _fail(console, str(StoreUnavailableError("connect", str(exc).strip())))
     except StoreError as exc:

@@ -259,6 +259,9 @@ def steps(timescale: bool, retention: Retention | None = None) -> list[Step]:
         _watch_registry_step(),
         _passages_step(timescale, retention),
         _drivers_step(),
+        _edge_events_step(),
+        _trips_step(),
+        _route_stats_step(),
     ]
 
 
@@ -356,6 +359,8 @@ class PruneResult:
 
     fixes: int
     dead_letters: int
+    trips: int = 0
+    stops: int = 0
 
 
 @translate_errors("prune")
@@ -366,7 +371,8 @@ def prune(
     dead_letters_older_than_days: float = DEAD_LETTERS_RETENTION_DAYS,
     now: datetime | None = None,
 ) -> PruneResult:
-    """Delete fixes with ``fix_time`` and dead letters with ``received_at`` before the cutoffs.
+    """Delete fixes with ``fix_time`` and dead letters with ``received_at`` before the cutoffs,
+    and trips and stops starting before the fixes' cutoff (they go with their fixes).
 
     The plain-PostgreSQL stand-in for TimescaleDB's retention policies (on a hypertable it
     still works, row by row). Runs in the caller's transaction; ``now`` (aware) defaults
@@ -385,14 +391,15 @@ def prune(
         assert row is not None
         now = row[0]
     assert now is not None
-    fixes = conn.execute(
-        "DELETE FROM fixes WHERE fix_time < %s", (now - timedelta(days=older_than_days),)
-    ).rowcount
+    cutoff = now - timedelta(days=older_than_days)
+    fixes = conn.execute("DELETE FROM fixes WHERE fix_time < %s", (cutoff,)).rowcount
     dead = conn.execute(
         "DELETE FROM dead_letters WHERE received_at < %s",
         (now - timedelta(days=dead_letters_older_than_days),),
     ).rowcount
-    return PruneResult(fixes=fixes, dead_letters=dead)
+    trips = conn.execute("DELETE FROM trips WHERE start_time < %s", (cutoff,)).rowcount
+    stops = conn.execute("DELETE FROM stops WHERE start_time < %s", (cutoff,)).rowcount
+    return PruneResult(fixes=fixes, dead_letters=dead, trips=trips, stops=stops)
 
 
 # --- child watch ----------------------------------------------------------------------------
@@ -703,3 +710,160 @@ def _drivers_step() -> Step:
             _DRIVER_ALERTS,
         ),
     )
+
+
+# --- edge events ----------------------------------------------------------------------------
+
+_EDGE_EVENTS = """
+CREATE TABLE edge_events (
+    device_id text NOT NULL,
+    seq bigint NOT NULL,
+    kind text NOT NULL,
+    source text NOT NULL,
+    start_time timestamptz NOT NULL,
+    end_time timestamptz NOT NULL,
+    peak_mps2 double precision NOT NULL,
+    threshold_mps2 double precision NOT NULL,
+    direction text,
+    lat_deg double precision,
+    lon_deg double precision,
+    speed_mps double precision,
+    ingest_time timestamptz NOT NULL,
+    PRIMARY KEY (device_id, seq),
+    CHECK (end_time >= start_time)
+)
+"""
+
+
+def _edge_events_step() -> Step:
+    """Harsh events detected on the vehicles (``hub.edge_events``), a plain table in both
+    modes: one row per (device_id, seq), so a QoS 1 redelivery inserts nothing."""
+    return Step(
+        "0012_edge_events",
+        _sql(
+            _EDGE_EVENTS,
+            "CREATE INDEX edge_events_device_time_idx ON edge_events (device_id, start_time)",
+        ),
+    )
+
+
+# --- trips and stops ------------------------------------------------------------------------
+
+_TRIPS = """
+CREATE TABLE trips (
+    device_id text NOT NULL,
+    start_time timestamptz NOT NULL,
+    end_time timestamptz NOT NULL,
+    driver_id text,
+    duration_s double precision NOT NULL CHECK (duration_s >= 0),
+    distance_m double precision NOT NULL CHECK (distance_m >= 0),
+    driving_s double precision NOT NULL CHECK (driving_s >= 0),
+    max_speed_mps double precision NOT NULL,
+    halts integer NOT NULL,
+    halted_s double precision NOT NULL,
+    start_lat_deg double precision NOT NULL,
+    start_lon_deg double precision NOT NULL,
+    end_lat_deg double precision NOT NULL,
+    end_lon_deg double precision NOT NULL,
+    ended_by text NOT NULL CHECK (ended_by IN ('stop', 'gap', 'silence')),
+    PRIMARY KEY (device_id, start_time),
+    CHECK (end_time >= start_time)
+)
+"""
+
+_STOPS = """
+CREATE TABLE stops (
+    device_id text NOT NULL,
+    start_time timestamptz NOT NULL,
+    end_time timestamptz NOT NULL,
+    driver_id text,
+    duration_s double precision NOT NULL CHECK (duration_s >= 0),
+    lat_deg double precision NOT NULL,
+    lon_deg double precision NOT NULL,
+    PRIMARY KEY (device_id, start_time),
+    CHECK (end_time >= start_time)
+)
+"""
+
+_TRIP_BUILDS = """
+CREATE TABLE trip_builds (
+    device_id text PRIMARY KEY,
+    ingest_mark timestamptz,
+    fix_mark timestamptz,
+    built_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+def _trips_step() -> Step:
+    """Trips and stops per truck (``hub.trips_store.TripRepository`` builds them), both modes.
+
+    Plain tables in both modes (tens of rows per truck and day), keyed on (device_id,
+    start_time) so a rebuild replaces rather than duplicates; indexed by driver and by
+    time for the report, the API and ``prune``. ``trip_builds`` keeps, per device, the
+    newest ``fixes.ingest_time`` and ``fix_time`` the last build saw: a fix stored later
+    but older than that fix arrived out of order, and its trips are built again.
+    """
+    return Step(
+        "0013_trips",
+        _sql(
+            _TRIPS,
+            "CREATE INDEX trips_driver_start_idx ON trips (driver_id, start_time)",
+            "CREATE INDEX trips_start_idx ON trips (start_time)",
+            _STOPS,
+            "CREATE INDEX stops_driver_start_idx ON stops (driver_id, start_time)",
+            "CREATE INDEX stops_start_idx ON stops (start_time)",
+            _TRIP_BUILDS,
+        ),
+    )
+
+
+# --- collection routing: learned service and travel times ---------------------------------
+
+_ROUTE_STATS = """
+CREATE TABLE service_times (
+    point_id text PRIMARY KEY,
+    value_s double precision NOT NULL CHECK (value_s >= 0),
+    slope_s_per_kg double precision NOT NULL DEFAULT 0,
+    ref_kg double precision NOT NULL DEFAULT 0,
+    n_obs integer NOT NULL CHECK (n_obs >= 0),
+    method text NOT NULL CHECK (method IN ('median', 'huber', 'default')),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE travel_times (
+    from_id text NOT NULL,
+    to_id text NOT NULL,
+    band_start_h smallint NOT NULL CHECK (band_start_h BETWEEN 0 AND 23),
+    duration_s double precision NOT NULL CHECK (duration_s >= 0),
+    distance_m double precision NOT NULL CHECK (distance_m >= 0),
+    n_obs integer NOT NULL CHECK (n_obs >= 1),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (from_id, to_id, band_start_h)
+);
+CREATE TABLE route_place_proposals (
+    proposal_no integer PRIMARY KEY,
+    lat_deg double precision NOT NULL,
+    lon_deg double precision NOT NULL,
+    days integer NOT NULL CHECK (days >= 1),
+    dwells integer NOT NULL CHECK (dwells >= 1),
+    median_dwell_s double precision NOT NULL,
+    first_day date NOT NULL,
+    last_day date NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE emissions (
+    point_id text NOT NULL,
+    weekday smallint NOT NULL CHECK (weekday BETWEEN 0 AND 6),
+    kg double precision NOT NULL CHECK (kg >= 0),
+    imported_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (point_id, weekday)
+)
+"""
+
+
+def _route_stats_step() -> Step:
+    """What ``hub.route_stats`` learns from stored fixes (service time per collection
+    point, travel time per pair of sites and hour band, each with its observation count;
+    proposed new points) and the imported expected garbage per point and weekday
+    (0 = Monday). Plain tables in both modes: a learning pass replaces them whole."""
+    return Step("0014_route_stats", _sql(*_ROUTE_STATS.split(";")))

@@ -2,7 +2,8 @@
 
 Pure: no I/O, no clock. ``hub.drivers`` measures the inputs (distance, driving time,
 events, time speeding) in SQL; this module turns them into rates and a 0-100 score, and
-rolls days up into weeks.
+rolls days up into weeks. ``summarize_trips`` sums a driver's stored trips and stops
+(count, km, driving time, mean trip length) for the report and the API.
 
 Formula::
 
@@ -46,7 +47,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -286,4 +287,58 @@ def build_scorecard(
         period=period,
         total=period_score(start.astimezone(tz).date(), total, weights),
         periods=[period_score(p, by_period.get(p, Exposure()), weights) for p in starts],
+    )
+
+
+# --- trips ----------------------------------------------------------------------------------
+
+
+class TripMeasure(Protocol):
+    """What a trip summary needs of a trip (``hub.trips_store.StoredTrip`` has it)."""
+
+    @property
+    def distance_m(self) -> float: ...
+    @property
+    def driving_s(self) -> float: ...
+    @property
+    def duration_s(self) -> float: ...
+
+
+class StopMeasure(Protocol):
+    """What a trip summary needs of a stop (``hub.trips_store.StoredStop`` has it)."""
+
+    @property
+    def duration_s(self) -> float: ...
+
+
+class TripSummary(BaseModel):
+    """A driver's trips and stops over a range, summed (``summarize_trips``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trips: int = Field(description="trips starting in the range")
+    km: float = Field(description="their distance, km")
+    driving_s: float = Field(description="their time moving (halts excluded), s")
+    trip_s: float = Field(description="their duration, start to end (halts included), s")
+    avg_trip_km: float | None = Field(description="mean distance per trip, km; None: no trips")
+    avg_trip_s: float | None = Field(description="mean duration per trip, s; None: no trips")
+    stops: int = Field(description="stops starting in the range")
+    stopped_s: float = Field(description="their duration, arrival to departure, s")
+
+
+def summarize_trips(trips: Iterable[TripMeasure], stops: Iterable[StopMeasure]) -> TripSummary:
+    """Count and sum trips and stops (distances to km; rounded to 3 decimals, times to 0.1 s)."""
+    trips, stops = list(trips), list(stops)
+    km = sum(t.distance_m for t in trips) / 1000.0
+    trip_s = sum(t.duration_s for t in trips)
+    n = len(trips)
+    return TripSummary(
+        trips=n,
+        km=round(km, 3),
+        driving_s=round(sum(t.driving_s for t in trips), 1),
+        trip_s=round(trip_s, 1),
+        avg_trip_km=round(km / n, 3) if n else None,
+        avg_trip_s=round(trip_s / n, 1) if n else None,
+        stops=len(stops),
+        stopped_s=round(sum(s.duration_s for s in stops), 1),
     )

@@ -19,6 +19,9 @@ TABLES = {
     *("notifications", "schools", "stations", "children", "guardians", "guardian_children"),
     *("tags", "passages", "watch_events"),
     *("driver_shifts", "driver_daily"),
+    "edge_events",
+    *("trips", "stops", "trip_builds"),
+    *("service_times", "travel_times", "route_place_proposals", "emissions"),
 }
 
 
