@@ -29,6 +29,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from analytics.roads import PositionLimit
 from analytics.zones import Limit, ZoneIndex
 from firmware_sim.corners import CornerAhead, CornerSpan, PathGeometry
 from firmware_sim.route import Route
@@ -64,13 +65,31 @@ class Constraint:
 class RoadProfile:
     """Speed limits along a route, sampled every ``SAMPLE_M``, and the zone entries."""
 
-    def __init__(self, route: Route, zones: ZoneIndex) -> None:
+    def __init__(self, route: Route, limits: ZoneIndex | PositionLimit) -> None:
+        """``limits``: the city's zones, or a lookup by position and course that also
+        knows its roads (``analytics.roads.position_limits``, the hub's own rule)."""
         n = max(1, math.ceil(route.length_m / SAMPLE_M))
         self.length_m = route.length_m
         self._ds = route.length_m / n
-        lat, lon = route.latlon_at(np.arange(n) * self._ds)
-        self.limit_kmh = zones.limits_kmh(lat, lon)
-        starts = np.flatnonzero(self.limit_kmh != np.roll(self.limit_kmh, 1))
+        s_m = np.arange(n) * self._ds
+        lat, lon = route.latlon_at(s_m)
+        if isinstance(limits, ZoneIndex):
+            zones = limits
+
+            def limit_at(i: int) -> Limit:
+                return zones.limit_at(float(lat[i]), float(lon[i]))
+        else:
+            lookup = limits
+
+            def limit_at(i: int) -> Limit:
+                return lookup(float(lat[i]), float(lon[i]), route.course_at(float(s_m[i])))
+
+        samples = [limit_at(i) for i in range(n)]
+        self.limit_kmh = np.array([lim.limit_kmh for lim in samples])
+        # a run is a stretch under one limit from one source: a school zone on a road
+        # with the same limit is still its own run, entered like any zone
+        keys = [(lim.limit_kmh, lim.zone_id) for lim in samples]
+        starts = np.array([i for i in range(n) if keys[i] != keys[i - 1]], dtype=int)
         if starts.size == 0:
             starts = np.array([0])
         self._run_of = np.zeros(n, dtype=int)
@@ -79,18 +98,18 @@ class RoadProfile:
             b = starts[(k + 1) % starts.size] if starts.size > 1 else a + n
             length = (b - a) % n or n
             idx = np.arange(a, a + length) % n
-            mid = idx[length // 2]
             self._run_of[idx] = k
-            self._runs.append(zones.limit_at(float(lat[mid]), float(lon[mid])))
+            self._runs.append(samples[int(a)])
         self.entries = self._entries(starts)
 
     def _entries(self, starts: np.ndarray) -> tuple[Constraint, ...]:
-        """Where the limit drops; placed one sample early, where ``at`` already applies it."""
+        """Where the limit drops or a school zone begins; placed one sample early, where
+        ``at`` already applies it."""
         n = len(self._run_of)
         out = []
         for i in starts:
-            if self.limit_kmh[i] < self.limit_kmh[i - 1]:
-                run = self._runs[self._run_of[i]]
+            run = self._runs[self._run_of[i]]
+            if self.limit_kmh[i] < self.limit_kmh[i - 1] or run.zone_kind == "school_zone":
                 v_mps = (run.limit_kmh - LIMIT_MARGIN_KMH) / 3.6
                 s_m = float((i - 1) % n * self._ds)
                 out.append(Constraint(s_m, v_mps, "zone", run.zone_id, run.zone_kind))

@@ -35,10 +35,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from analytics.episodes import EpisodeLabel
+from analytics.roads import position_limits
 from analytics.zones import ZoneIndex
 from citytrack.config import CityConfig, SimConfig, Truck
 from firmware_sim.corners import PathGeometry
-from firmware_sim.driving import Driver, EpisodeRecord, RoadProfile
+from firmware_sim.driving import Driver, DriveStep, EpisodeRecord, RoadProfile
 from firmware_sim.route import EARTH_RADIUS_M, Route
 from firmware_sim.scripts import make_scripts
 from firmware_sim.sky import SkyFix, SkyModel
@@ -168,12 +169,14 @@ class TruckSimulator:
         self.route = Route.from_truck(truck, city)
         self.geometry = geometry(self.route) if geometry is not None else None
         self.zones = ZoneIndex(city.speed_zones, city.default_road_limit_kmh)
+        self.limits = position_limits(city)  # roads, zones, default: as the hub judges
         drive_seed, *receiver_seeds = np.random.SeedSequence(seed).spawn(4)
         self.driver = self._driver(truck, city, sim, np.random.default_rng(drive_seed))
         self.receiver = ReceiverModel(sim, self.rate_hz, receiver_seeds)
         self._substeps = max(1, round(INTERNAL_HZ / self.rate_hz))
         self._dt_s = 1.0 / (self.rate_hz * self._substeps)
         self.epoch_index = 0
+        self.last_steps: list[DriveStep] = []
         self.labels: list[EpisodeLabel] = []
         self._popped = 0
 
@@ -181,7 +184,7 @@ class TruckSimulator:
         self, truck: Truck, city: CityConfig, sim: SimConfig, rng: np.random.Generator
     ) -> Driver:
         """The truck's driver, with its scripted episodes (ScenarioError: one is unplayable)."""
-        profile = RoadProfile(self.route, self.zones)
+        profile = RoadProfile(self.route, self.limits)
         vehicle = city.vehicle_classes[truck.vehicle_class]
         scripts = make_scripts(truck, vehicle, profile, rng)
         return Driver(
@@ -200,9 +203,8 @@ class TruckSimulator:
     def step(self) -> SimEpoch:
         """The next epoch (the first call returns epoch 0, the truck at rest)."""
         k = self.epoch_index
-        if k > 0:
-            for _ in range(self._substeps):
-                self.driver.step(self._dt_s)
+        steps = [self.driver.step(self._dt_s) for _ in range(self._substeps)] if k > 0 else []
+        self.last_steps = steps  # the true motion since the last epoch (an IMU samples it)
         d = self.driver
         path = self.geometry if self.geometry is not None else self.route
         lat, lon = (float(x) for x in path.latlon_at(d.s_m))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from analytics.episodes import EpisodeLabel
+from analytics.roads import load_roads
 from analytics.zones import ZoneIndex
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
 from firmware_sim.gps import TruckSimulator, TruthEpoch
@@ -60,12 +61,14 @@ def test_labels_are_plausible_and_long_enough_to_detect(
     vehicle = cfg.city.vehicle_classes[sim.truck.vehicle_class]
     speeding = cfg.detectors.speeding
     zones = {z.id: z for z in cfg.city.speed_zones}
+    assert cfg.city.roads_geojson is not None
+    roads = {r.id: r.maxspeed_kmh for r in load_roads(cfg.city.roads_geojson)}
     for label in sim.labels:
         duration = (label.end - label.start).total_seconds()
         if label.kind == "harsh_braking":
             assert label.peak_value >= max(4.0, vehicle.harsh_braking_mps2 + 0.5)
             assert duration >= vehicle.min_duration_s
-            assert label.zone_id is None
+            assert label.zone_id not in zones  # on a road (its id) or the default, never a zone
         elif label.kind == "harsh_acceleration":
             assert label.peak_value >= max(3.0, vehicle.harsh_acceleration_mps2 + 0.5)
             assert duration >= vehicle.min_duration_s
@@ -75,8 +78,9 @@ def test_labels_are_plausible_and_long_enough_to_detect(
             assert duration >= speeding.min_duration_s + 3.0
         else:
             assert label.kind == "speeding_road"
-            assert label.zone_id is None
-            assert label.peak_value >= cfg.city.default_road_limit_kmh + 18.0
+            assert label.zone_id not in zones  # a road of the roads file, or the default
+            limit = roads.get(label.zone_id or "", cfg.city.default_road_limit_kmh)
+            assert label.peak_value >= limit + 18.0
             assert duration >= speeding.min_duration_s + 3.0
 
 
