@@ -6,11 +6,17 @@
     citytrack agent station             a child-watch BLE base station
     citytrack sim gps                   a GPS receiver simulator on a pty
     citytrack db upgrade                create/migrate the schema
+    citytrack db rollups                build trips, refresh driver_daily (once)
     citytrack alerts                    supervisor's alert table
+    citytrack trips                     trips per truck or driver (table or JSON)
     citytrack broadcast                 emergency notice to a school's or ward's guardians
     citytrack report drivers            driving-tendency report (HTML)
     citytrack analyze FILE|-            the hub's detectors over a raw NMEA log
     citytrack routes solve INSTANCE     solve a VRPLIB instance
+    citytrack routes plan --date D      plan a collection day (JSON, GeoJSON, HTML)
+    citytrack routes compare --date D   a day's plan against what the trucks drove
+    citytrack routes learn --from --to  service and travel times from stored fixes
+    citytrack routes import-emissions   expected garbage per point and weekday (CSV)
     citytrack nmea decode FILE|-        what the agent makes of a raw NMEA log
     citytrack ble decode HEX...         what a station makes of raw advertising data
 
@@ -175,18 +181,41 @@ def agent_vehicle(
     gpsd: Annotated[str | None, typer.Option(help="read NMEA from gpsd at HOST:PORT")] = None,
     broker: BrokerOpt = None,
     outbox: Annotated[Path | None, typer.Option(help="outbox file (SQLite)")] = None,
+    imu_port: Annotated[
+        str | None, typer.Option(help="accelerometer ($PCTIM lines) serial port: edge events")
+    ] = None,
+    imu_baud: Annotated[int, typer.Option(help="accelerometer serial speed")] = 115_200,
+    vehicle_class: Annotated[
+        str | None, typer.Option(help="thresholds for edge events (default: the truck's)")
+    ] = None,
     config: ConfigOpt = None,
     verbose: bool = False,
 ) -> None:
-    """Read a GNSS receiver and publish its fixes (QoS 1, durable outbox)."""
+    """Read a GNSS receiver and publish its fixes (QoS 1, durable outbox); with an
+    accelerometer, also the harsh events it detects."""
+    from analytics.imu_harsh import ImuHarshDetector
     from edge_agent.agent import VehicleAgent
+    from edge_agent.imu import SerialImuSource
     from edge_agent.outbox import Outbox
-    from edge_agent.sources import GnssSource, GpsdSource, SerialSource
+    from edge_agent.sources import GnssSource, GpsdSource, SerialSource, SourceError
 
     _logging(verbose)
     cfg = _config(config)
     if (serial is None) == (gpsd is None):
         fail("give exactly one of --serial PORT or --gpsd HOST:PORT")
+    detector: ImuHarshDetector | None = None
+    imu_source: SerialImuSource | None = None
+    if imu_port is not None:
+        truck = cfg.city.truck(device_id)
+        name = vehicle_class or (truck.vehicle_class if truck else None)
+        if name not in cfg.city.vehicle_classes:
+            known = ", ".join(sorted(cfg.city.vehicle_classes))
+            fail(f"--imu-port needs a vehicle class: --vehicle-class one of {known}")
+        detector = ImuHarshDetector(cfg.city.vehicle_classes[str(name)])
+        try:
+            imu_source = SerialImuSource(imu_port, imu_baud)
+        except SourceError as exc:
+            fail(str(exc))
     source: GnssSource
     if serial is not None:
         source = SerialSource(serial, baud)
@@ -201,6 +230,8 @@ def agent_vehicle(
         _address(broker or cfg.agent.broker_url),
         max_inflight=cfg.agent.max_inflight,
         status_interval_s=cfg.agent.status_interval_s,
+        imu_source=imu_source,
+        imu_detector=detector,
     )
     agent.start()
     _wait_for_signal()
@@ -247,13 +278,23 @@ def sim_gps(
     duration: Annotated[float | None, typer.Option(help="seconds of simulated driving")] = None,
     labels: Annotated[Path | None, typer.Option(help="ground-truth episodes, JSON lines")] = None,
     talker: Annotated[str, typer.Option(help="NMEA talker id (GP, GN)")] = "GP",
+    imu_rate: Annotated[
+        float | None,
+        typer.Option(help="also an accelerometer, samples per second (10-100); see --imu-out"),
+    ] = None,
+    imu_out: Annotated[
+        Path | None, typer.Option(help="accelerometer samples ($PCTIM lines) to this file")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """A GPS receiver simulator: NMEA for a truck driving its route."""
+    """A GPS receiver simulator: NMEA for a truck driving its route; with --imu-rate also its
+    accelerometer (on a second pty, printed as IMU <path>, or to --imu-out)."""
     from firmware_sim.cli import gps_main
 
     if not pty and out is None:
         fail("give --pty or --out FILE")
+    if imu_rate is not None and not pty and imu_out is None:
+        fail("--imu-rate without --pty needs --imu-out FILE")
     try:
         code = gps_main(
             config_path=config,
@@ -265,6 +306,8 @@ def sim_gps(
             duration_s=duration,
             labels=labels,
             talker=talker,
+            imu_rate_hz=imu_rate,
+            imu_out=imu_out,
         )
     except ConfigError as exc:
         fail(f"bad configuration: {exc}")
@@ -285,6 +328,30 @@ def db_upgrade(config: ConfigOpt = None, db: DbOpt = None) -> None:
     typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
     if server is not None:
         server.stop()  # type: ignore[attr-defined]
+
+
+@db_app.command("rollups")
+def db_rollups(
+    days: Annotated[
+        int, typer.Option(min=1, help="refresh driver_daily for this many local days to today")
+    ] = 2,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Build every truck's trips and refresh driver_daily once (the hub does this every
+    hub.maintenance_interval_s)."""
+    from citytrack import wire
+    from hub.rollups import RollupJob, rollups_main
+
+    cfg = _config(config)
+    url, server = _db_url(cfg, db)
+    try:
+        job = RollupJob.for_city(cfg.city, cfg.detectors.quality, days=days)
+        code = rollups_main(db_url=url, job=job, now=wire.utcnow())
+    finally:
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -322,6 +389,48 @@ def alerts(
     )
     if server is not None:
         server.stop()  # type: ignore[attr-defined]
+    raise typer.Exit(code)
+
+
+@app.command()
+def trips(
+    vehicle: Annotated[str | None, typer.Option(help="device id")] = None,
+    driver: Annotated[str | None, typer.Option(help="driver id")] = None,
+    start: Annotated[
+        datetime | None, typer.Option("--from", help="ISO time (city time); default: --to - 24 h")
+    ] = None,
+    end: Annotated[datetime | None, typer.Option("--to", help="ISO time; default: now")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Trips the hub has built (drives between stops), starting in [--from, --to)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    import psycopg
+
+    from hub import schema
+    from hub.trips_view import trips_main
+
+    cfg = _config(config)
+    tz = ZoneInfo(cfg.city.timezone)
+    until = (end if end.tzinfo else end.replace(tzinfo=tz)) if end else datetime.now(tz)
+    since = (start if start.tzinfo else start.replace(tzinfo=tz)) if start else None
+    url, server = _db_url(cfg, db)
+    try:
+        if server is not None:  # the embedded database may be brand new
+            with psycopg.connect(url, autocommit=True) as conn:
+                schema.upgrade(conn)
+        code = trips_main(
+            db_url=url, vehicle=vehicle, driver=driver, start=since or until - timedelta(days=1),
+            end=until, as_json=json_out, timezone=cfg.city.timezone,
+        )  # fmt: skip
+    except ValueError as exc:
+        fail(str(exc))
+    finally:
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
     raise typer.Exit(code)
 
 
@@ -422,6 +531,147 @@ def routes_solve(
     from analytics.routing.solve import solve_main
 
     raise typer.Exit(solve_main(instance, seconds, sys.stdout, seed=seed))
+
+
+@routes_app.command("learn")
+def routes_learn(
+    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first day")],
+    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="last day")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Learn stops, service and travel times from the stored fixes of these days."""
+    import psycopg
+
+    from hub import schema
+    from hub.route_stats import RouteStatsRepository, format_learn_summary
+    from hub.store import StoreError
+
+    cfg = _config(config)
+    url, server = _db_url(cfg, db)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            schema.upgrade(conn)
+            summary = RouteStatsRepository(conn).learn(cfg, start.date(), end.date())
+    except (ValueError, StoreError) as exc:  # RouteDataError, RoutingError are ValueErrors
+        fail(str(exc))
+    finally:
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
+    typer.echo(format_learn_summary(summary))
+
+
+@routes_app.command("import-emissions")
+def routes_import_emissions(
+    csv: Annotated[
+        Path | None, typer.Argument(help="point_id,weekday,kg (default routes.emissions_csv)")
+    ] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Store the expected garbage per collection point and weekday; planning uses it."""
+    import psycopg
+
+    from hub import schema
+    from hub.route_stats import RouteStatsRepository
+    from hub.store import StoreError
+
+    cfg = _config(config)
+    path = csv or (Path(cfg.routes.emissions_csv) if cfg.routes.emissions_csv else None)
+    if path is None:
+        fail("give a CSV file: routes.emissions_csv is not set")
+    url, server = _db_url(cfg, db)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            schema.upgrade(conn)
+            stored = RouteStatsRepository(conn).import_emissions(path, cfg)
+    except (ValueError, StoreError) as exc:
+        fail(str(exc))
+    finally:
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
+    typer.echo(f"stored {stored} emission row(s) from {path}")
+
+
+def _routes_db(cfg: CitytrackConfig, db: str | None) -> tuple[str, object]:
+    """``_db_url``, with the schema created when the embedded database may be brand new."""
+    import psycopg
+
+    from hub import schema
+
+    url, server = _db_url(cfg, db)
+    if server is not None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            schema.upgrade(conn)
+    return url, server
+
+
+DayOpt = Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
+SecondsOpt = Annotated[
+    float | None, typer.Option(help="solver time budget, s (default routes.plan_seconds)")
+]
+
+
+@routes_app.command("plan")
+def routes_plan(
+    day: DayOpt,
+    out: Annotated[Path | None, typer.Option(help="output directory (plans/<date>/)")] = None,
+    seconds: SecondsOpt = None,
+    seed: Annotated[int, typer.Option(help="solver seed")] = 1,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Plan a collection day: plan.json, plan.geojson and plan.html, and the saving."""
+    from hub.route_plan import plan_main
+
+    cfg = _config(config)
+    url, server = _routes_db(cfg, db)
+    try:
+        code = plan_main(
+            db_url=url,
+            cfg=cfg,
+            day=day.date(),
+            out_dir=out or Path("plans") / day.date().isoformat(),
+            seconds=cfg.routes.plan_seconds if seconds is None else seconds,
+            seed=seed,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+    finally:
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
+    raise typer.Exit(code)
+
+
+@routes_app.command("compare")
+def routes_compare(
+    day: DayOpt,
+    plan: Annotated[Path | None, typer.Option(help="plan.json (default: plan now)")] = None,
+    seconds: SecondsOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """A day's plan against what the trucks drove: distance, working time, trucks."""
+    from hub.route_compare import compare_main
+
+    cfg = _config(config)
+    url, server = _routes_db(cfg, db)
+    try:
+        code = compare_main(
+            db_url=url,
+            cfg=cfg,
+            day=day.date(),
+            plan=plan,
+            seconds=cfg.routes.plan_seconds if seconds is None else seconds,
+            as_json=json_out,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+    finally:
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
+    raise typer.Exit(code)
 
 
 @nmea_app.command("decode")

@@ -1,0 +1,83 @@
+"""Collection-route trial: a simulated week on today's courses, plans learned from its
+traces, and a second week driving those plans, on the demo city (``config/osaka.toml``).
+
+    .venv/bin/python bench/routes_week.py [--seconds 10] [--seed 1] [--days 7] [--json PATH]
+
+A private PostgreSQL 15 holds the fixes; ``citytrack.route_trial`` runs the trial (see its
+doc). Prints per weekday: today's courses and the plan, as the planning model predicts
+them and as the simulated trucks drove them (from the stored fixes), then the week's
+savings. ``--json`` writes ``driven_distance_saving_pct``, ``driven_time_saving_pct``,
+``predicted_distance_saving_pct``, ``predicted_time_saving_pct``, truck-days before and
+after, and the per-day figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import psycopg
+
+from citytrack.config import load_config
+from citytrack.route_trial import Figures, TrialResult, run_trial
+from citytrack.services import SystemPostgres
+from hub import schema
+
+START = date(2026, 11, 2)  # a Monday
+
+
+def _row(name: str, f: Figures) -> str:
+    return f"{name:>15} {f.km:8.1f} km {f.hours:6.2f} h {f.trucks:2d} trucks"
+
+
+def report(result: TrialResult) -> None:
+    for d in result.days:
+        print(f"{d.after_day:%a} (learned from {d.before_day}, planned for {d.after_day})")
+        print(_row("model courses", d.model_courses), "|", _row("model plan", d.model_plan))
+        print(_row("driven courses", d.driven_courses), "|", _row("driven plan", d.driven_plan))
+    figures = result.as_dict()
+    print("week totals:")
+    print(_row("driven courses", result.total("driven_courses")))
+    print(_row("driven plan", result.total("driven_plan")))
+    for key, value in figures.items():
+        if key != "days":
+            print(f"  {key:<32} {value}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=10.0, help="solver budget per day, s")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--days", type=int, default=7)
+    ap.add_argument("--json", type=Path, help="write the figures as JSON")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="citytrack-routes-"))
+    work.chmod(0o755)
+    pg = SystemPostgres(work / "pg").start()
+    try:
+        cfg = load_config()
+        with psycopg.connect(pg.url) as conn:
+            schema.upgrade(conn)
+            began = time.perf_counter()
+            result = run_trial(
+                conn, cfg, START, seed=args.seed, plan_seconds=args.seconds, days=args.days
+            )
+            elapsed = time.perf_counter() - began
+    finally:
+        pg.stop()
+    print(result.learned)
+    report(result)
+    print(f"  {'elapsed_s':<32} {elapsed:.1f}")
+    if args.json:
+        figures = result.as_dict() | {"elapsed_s": round(elapsed, 1)}
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

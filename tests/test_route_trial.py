@@ -1,0 +1,41 @@
+"""The before/after collection trial on the demo city, against a real PostgreSQL: the
+saving a plan predicts is confirmed by the traces of trucks driving it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import psycopg
+import pytest
+
+from citytrack.config import load_config
+from citytrack.route_trial import run_trial
+from hub import schema
+from hub.store import FixRepository
+
+pytestmark = pytest.mark.services
+
+MONDAY = date(2026, 11, 2)
+
+
+def test_three_day_trial_confirms_the_predicted_saving_from_traces(pg_url: str) -> None:
+    cfg = load_config()
+    with psycopg.connect(pg_url) as conn:
+        schema.upgrade(conn)
+        result = run_trial(conn, cfg, MONDAY, seed=3, plan_seconds=1.0, days=3)
+        stored = FixRepository(conn).count()
+    assert stored == result.fixes_stored > 50_000
+    assert [d.after_day.weekday() for d in result.days] == [0, 1, 2]
+    for day in result.days:
+        assert day.plan_feasible
+        # the traces of both weeks agree with the model they were planned in (within 5 %)
+        assert day.driven_courses.km == pytest.approx(day.model_courses.km, rel=0.05)
+        assert day.driven_plan.km == pytest.approx(day.model_plan.km, rel=0.05)
+        assert day.driven_plan.trucks == day.model_plan.trucks
+        assert day.driven_plan.km < day.driven_courses.km
+    figures = result.as_dict()
+    assert figures["driven_distance_saving_pct"] > 10
+    assert figures["driven_time_saving_pct"] > 10
+    gap = figures["driven_distance_saving_pct"] - figures["predicted_distance_saving_pct"]
+    assert abs(gap) < 3
+    assert "travel times" in result.learned
