@@ -215,11 +215,12 @@ def _summary(plan: PlanTotals, today: PlanTotals | None) -> str:
 
 def _routes_table(day: DayProblem, routes: Sequence[PlannedRoute]) -> str:
     rows = []
+    last = 0 if day.final_unload else 1  # the last trip ends at the depot, or first empties
     for route in routes:
         start, end = (local_time(day.origin, s) for s in (route.start_s, route.end_s))
         rows.append(
             f"<tr><td class='l'>{html.escape(route.vehicle)}</td><td>{start:%H:%M}</td>"
-            f"<td>{end:%H:%M}</td><td>{len(route.clients)}</td><td>{len(route.trips) - 1}</td>"
+            f"<td>{end:%H:%M}</td><td>{len(route.clients)}</td><td>{len(route.trips) - last}</td>"
             f"<td>{sum(t.load_kg for t in route.trips)}</td><td>{_km(route.distance_m)}</td>"
             f"<td>{_hours(route.duration_s)}</td></tr>"
         )

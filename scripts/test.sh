@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole test suite: installs Mosquitto and PostgreSQL (Debian packages) if missing,
+# Run the whole test suite: installs Mosquitto, PostgreSQL and Chromium (Debian packages; the
+# plan maps are checked in headless Chromium) if missing,
 # installs citytrack with its test extra in .venv, then runs pytest against real servers
 # (the tests start private instances on loopback ports; nothing system-wide is started).
 # Arguments go to pytest.
@@ -9,6 +10,7 @@ need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "installing: ${need[*]}"

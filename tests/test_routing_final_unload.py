@@ -10,7 +10,7 @@ import numpy as np
 from analytics.routing.city import build_day_problem, configured_sites, fold_final_unload
 from analytics.routing.courses import course_plan
 from analytics.routing.observed import RouteStats
-from analytics.routing.plan_io import plan_totals, route_stops
+from analytics.routing.plan_io import plan_json, plan_totals, route_stops
 from analytics.routing.solve import solve_problem
 from citytrack.config import load_config
 from hub.route_stats import _csv_emissions, read_points
@@ -50,3 +50,8 @@ def test_demo_day_plan_and_courses_end_at_the_disposal_site() -> None:
             assert route.distance_m == raw
         totals = plan_totals(plan, final_unload=True)
         assert totals.disposal_visits == totals.trips
+        doc = plan_json(day, plan)
+        assert doc["totals"]["disposal_visits"] == totals.trips
+        for route, listed in zip(plan.routes, doc["routes"], strict=True):
+            assert listed["disposal_visits"] == len(route.trips)
+            assert [s["kind"] for s in listed["stops"]].count("disposal") == len(route.trips)
