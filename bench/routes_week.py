@@ -5,10 +5,13 @@ traces, and a second week driving those plans, on the demo city (``config/osaka.
 
 A private PostgreSQL 15 holds the fixes; ``citytrack.route_trial`` runs the trial (see its
 doc). Prints per weekday: today's courses and the plan, as the planning model predicts
-them and as the simulated trucks drove them (from the stored fixes), then the week's
-savings. ``--json`` writes ``driven_distance_saving_pct``, ``driven_time_saving_pct``,
-``predicted_distance_saving_pct``, ``predicted_time_saving_pct``, truck-days before and
-after, and the per-day figures.
+them and as the simulated trucks drove them (from the stored fixes), how far the driven
+working time is from the model's and how long the trucks stood waiting for windows; then
+the week's savings. ``--json`` writes ``driven_distance_saving_pct``,
+``driven_time_saving_pct``, ``predicted_distance_saving_pct``,
+``predicted_time_saving_pct``, ``courses_time_gap_pct``, ``plan_time_gap_pct``
+(driven working time minus the model's, % of the model's), truck-days before and after,
+and the per-day figures.
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ def report(result: TrialResult) -> None:
         print(f"{d.after_day:%a} (learned from {d.before_day}, planned for {d.after_day})")
         print(_row("model courses", d.model_courses), "|", _row("model plan", d.model_plan))
         print(_row("driven courses", d.driven_courses), "|", _row("driven plan", d.driven_plan))
+        gap = d.time_gap_pct()
+        print(
+            f"{'driven - model':>15} {gap[0]:+8.1f} % time, waited {d.courses_wait_h:.2f} h"
+            f" | {'driven - model':>15} {gap[1]:+8.1f} % time, waited {d.plan_wait_h:.2f} h"
+        )
     figures = result.as_dict()
     print("week totals:")
     print(_row("driven courses", result.total("driven_courses")))

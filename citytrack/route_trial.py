@@ -10,7 +10,14 @@
 
 so a saving is confirmed from traces, not only predicted by the model the plan came from.
 The prediction (the plan against today's courses evaluated in the same model,
-``analytics.routing.courses.course_plan``) is reported next to it.
+``analytics.routing.courses.course_plan``) is reported next to it, and per day how far
+the driven working time is from the model's.
+
+Both weeks keep the points' windows (the points CSV): a truck that reaches a point before
+its window opens stands there until it does. Both leave the depot when their model says:
+a plan's truck at its route's ``start_s``; a course's truck, in week 1, as late as it can
+without arriving anywhere later, reckoned in the model with nothing learned yet (the
+configured speeds and default service time: the crews' own estimate).
 
 Both weeks see the same expected garbage (the emissions CSV by weekday); their traces
 differ in everything the simulator randomises (traffic, service times, lunch breaks,
@@ -23,23 +30,25 @@ Raises what its parts raise: ``RoutingError`` (bad data, an infeasible day), ``S
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from analytics.routing.city import configured_sites
+from analytics.routing.city import DayProblem, build_day_problem, configured_sites
 from analytics.routing.courses import course_plan
 from analytics.routing.emissions import Emissions, read_emissions_csv
 from analytics.routing.model import Plan, PlannedRoute, RoutingError
-from analytics.routing.plan_io import plan_totals
+from analytics.routing.observed import RouteStats
+from analytics.routing.plan_io import local_time, plan_totals
+from analytics.routing.points import PointsTable
 from analytics.routing.solve import solve_problem
 from citytrack.config import CitytrackConfig
 from citytrack.wire import Fix
 from firmware_sim.collection import DayTrace
-from firmware_sim.collection_week import simulate_collection_week
+from firmware_sim.collection_week import Departures, simulate_collection_week
 from hub.route_compare import actual_day
 from hub.route_stats import (
     RouteStatsRepository,
@@ -68,7 +77,8 @@ class Figures:
 
 @dataclass(frozen=True)
 class TrialDay:
-    """One weekday: today's courses and the plan, predicted (model) and driven (traces)."""
+    """One weekday: today's courses and the plan, predicted (model) and driven (traces);
+    and the hours the simulated trucks stood waiting for windows (ground truth)."""
 
     before_day: date
     after_day: date
@@ -77,6 +87,15 @@ class TrialDay:
     driven_courses: Figures
     driven_plan: Figures
     plan_feasible: bool
+    courses_wait_h: float = 0.0
+    plan_wait_h: float = 0.0
+
+    def time_gap_pct(self) -> tuple[float, float]:
+        """(courses, plan): driven working time minus the model's, % of the model's."""
+        return (
+            _gap_pct(self.model_courses.hours, self.driven_courses.hours),
+            _gap_pct(self.model_plan.hours, self.driven_plan.hours),
+        )
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,8 @@ class TrialResult:
             "driven_time_saving_pct": round(driven[1], 2),
             "predicted_distance_saving_pct": round(predicted[0], 2),
             "predicted_time_saving_pct": round(predicted[1], 2),
+            "courses_time_gap_pct": round(_gap_pct(model_before.hours, before.hours), 2),
+            "plan_time_gap_pct": round(_gap_pct(model_after.hours, after.hours), 2),
             "truck_days_before": before.trucks,
             "truck_days_after": after.trucks,
             "fixes_stored": self.fixes_stored,
@@ -122,17 +143,12 @@ def run_trial(
     points = read_points(cfg)
     sites = configured_sites(cfg.city, points)
     emissions = _emissions(cfg, list(sites))
-    positions = {pid: (s.lat_deg, s.lon_deg) for pid, s in sites.items()}
     DeviceRepository(conn).sync_registry(cfg.city)
-
-    def kg_for_day(day: date) -> Mapping[str, float]:
-        return emissions.on(day.weekday())
-
-    before = simulate_collection_week(
-        cfg, points.courses(), positions, {}, start, days, seed=seed, kg_for_day=kg_for_day
-    )
-    stored = _store(conn, before)
-    seqs = _next_seqs(before)
+    positions = {pid: (s.lat_deg, s.lon_deg) for pid, s in sites.items()}
+    drive = _Driver(conn, cfg, positions, emissions)
+    departures = _course_departures(cfg, points, emissions, start, days)
+    opens = {pid: span[0] for pid, span in points.windows().items()}
+    before = drive(points.courses(), start, days, seed, departures, opens)
     learned = RouteStatsRepository(conn).learn(cfg, start, start + timedelta(days=days - 1))
     offset = WEEK * -(-days // WEEK)
     out = []
@@ -143,12 +159,8 @@ def run_trial(
         plan = solve_problem(problem.problem, plan_seconds, seed=seed)
         today = course_plan(problem.problem, problem.courses)
         courses = _plan_courses(plan, cfg.city.disposal_site.id, problem.problem.depot)
-        driven = simulate_collection_week(
-            cfg, courses, positions, {}, day_after, 1, seed=seed + 1000 + k,
-            kg_for_day=kg_for_day, seq_start=seqs,
-        )  # fmt: skip
-        stored += _store(conn, driven)
-        seqs.update(_next_seqs(driven))
+        leave = {day_after: _departures(problem, plan)}
+        driven = drive(courses, day_after, 1, seed + 1000 + k, leave, _window_opens(problem))
         out.append(
             TrialDay(
                 day_before,
@@ -158,15 +170,80 @@ def run_trial(
                 _driven(conn, cfg, day_before),
                 _driven(conn, cfg, day_after),
                 plan.feasible,
+                _wait_h(before[day_before]),
+                _wait_h(driven[day_after]),
             )
         )
-    return TrialResult(tuple(out), stored, format_learn_summary(learned))
+    return TrialResult(tuple(out), drive.stored, format_learn_summary(learned))
+
+
+@dataclass
+class _Driver:
+    """Drives courses in the simulator and stores their fixes; ``seq`` continues per
+    device from one call to the next."""
+
+    conn: psycopg.Connection[Any]
+    cfg: CitytrackConfig
+    positions: Mapping[str, tuple[float, float]]
+    emissions: Emissions
+    seqs: dict[str, int] = field(default_factory=dict)
+    stored: int = 0
+
+    def __call__(
+        self,
+        courses: Mapping[str, Sequence[str]],
+        start: date,
+        days: int,
+        seed: int,
+        departures: Departures,
+        not_before: Mapping[str, time],
+    ) -> dict[date, list[DayTrace]]:
+        traces = simulate_collection_week(
+            self.cfg, courses, self.positions, {}, start, days, seed=seed,
+            kg_for_day=lambda day: self.emissions.on(day.weekday()), seq_start=self.seqs,
+            departures=departures, not_before=not_before,
+        )  # fmt: skip
+        self.stored += _store(self.conn, traces)
+        self.seqs.update(_next_seqs(traces))
+        return traces
 
 
 def _emissions(cfg: CitytrackConfig, point_ids: Sequence[str]) -> Emissions:
     if cfg.routes.emissions_csv is None:
         raise RoutingError("the trial needs routes.emissions_csv")
     return read_emissions_csv(Path(cfg.routes.emissions_csv), point_ids)
+
+
+def _course_departures(
+    cfg: CitytrackConfig, points: PointsTable, emissions: Emissions, start: date, days: int
+) -> dict[date, dict[str, time]]:
+    """When each truck leaves on today's courses, ``days`` days from ``start``: as
+    ``course_plan`` schedules them in the model with nothing learned yet."""
+    stats = RouteStats.for_config(cfg.routes)
+    out = {}
+    for k in range(days):
+        day = start + timedelta(days=k)
+        problem = build_day_problem(cfg.city, cfg.routes, day, stats, points, emissions)
+        out[day] = _departures(problem, course_plan(problem.problem, problem.courses))
+    return out
+
+
+def _departures(day: DayProblem, plan: Plan) -> dict[str, time]:
+    """Per truck, the local time its route leaves the depot."""
+    return {route.vehicle: local_time(day.origin, route.start_s).time() for route in plan.routes}
+
+
+def _window_opens(day: DayProblem) -> dict[str, time]:
+    """Per client with a window, the local time it opens."""
+    return {
+        c.name: local_time(day.origin, c.window_s[0]).time()
+        for c in day.problem.clients
+        if c.window_s is not None
+    }
+
+
+def _wait_h(traces: Sequence[DayTrace]) -> float:
+    return sum(v.wait_s for t in traces for v in t.visits) / 3600
 
 
 def _plan_courses(plan: Plan, disposal_id: str, depot_id: str) -> dict[str, list[str]]:
@@ -216,9 +293,16 @@ def _pct(before: float, after: float) -> float:
     return 100.0 * (before - after) / before if before else 0.0
 
 
+def _gap_pct(model: float, driven: float) -> float:
+    """How far ``driven`` is above ``model``, % of ``model`` (0 when the model is empty)."""
+    return 100.0 * (driven - model) / model if model else 0.0
+
+
 def _day_dict(d: TrialDay) -> dict[str, Any]:
     def figures(f: Figures) -> dict[str, Any]:
         return {"km": round(f.km, 2), "hours": round(f.hours, 3), "trucks": f.trucks}
+
+    courses_gap, plan_gap = d.time_gap_pct()
 
     return {
         "weekday": d.after_day.strftime("%a"),
@@ -229,4 +313,8 @@ def _day_dict(d: TrialDay) -> dict[str, Any]:
         "driven_courses": figures(d.driven_courses),
         "driven_plan": figures(d.driven_plan),
         "plan_feasible": d.plan_feasible,
+        "courses_time_gap_pct": round(courses_gap, 2),
+        "plan_time_gap_pct": round(plan_gap, 2),
+        "courses_wait_h": round(d.courses_wait_h, 3),
+        "plan_wait_h": round(d.plan_wait_h, 3),
     }

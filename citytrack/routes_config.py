@@ -55,6 +55,13 @@ class RoutesConfig(_Section):
     cluster_min_days: int = Field(
         default=3, ge=1, description="a place must see dwells on this many days to count"
     )
+    proposal_min_stop_share: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="propose a new station only where trucks stopped on this share of the "
+        "times they passed (a traffic light: far fewer)",
+    )
     match_radius_m: float = Field(
         default=40.0, gt=0, description="a place this close to a configured point is that point, m"
     )

@@ -8,6 +8,9 @@ The course (``TruckDay.stops``, in driving order):
 
 - the truck leaves the depot at ``leave_at`` and drives to each stop in turn along the
   street grid (``firmware_sim.streets``: an L, east-west first, then north-south);
+- a stop with a window (``DayStop.not_before``) reached before it opens: the truck stands
+  there until it opens (``Visit.wait_s``; a lunch break due there is taken meanwhile);
+  one reached late is served at once;
 - a ``Disposal`` marker sends it to empty at the disposal site there (a planned reload);
 - besides, whenever the next stop's kg would take the load over ``capacity_kg``, it first
   goes to empty (an unplanned reload). So a course without markers reloads exactly when it
@@ -48,12 +51,14 @@ VisitKind = Literal["collection", "disposal", "light", "unconfigured"]
 
 @dataclass(frozen=True)
 class DayStop:
-    """A collection point on a course: id, WGS84 position (degrees), garbage to load (kg)."""
+    """A collection point on a course: id, WGS84 position (degrees), garbage to load (kg),
+    and the earliest start of service where it has a window (timezone-aware)."""
 
     point_id: str
     lat_deg: float
     lon_deg: float
     kg: float
+    not_before: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,8 @@ class TruckDay:
         for s in self.stops:
             if isinstance(s, DayStop) and not 0 <= s.kg <= self.capacity_kg:
                 raise ValueError(f"{self.device_id}: {s.point_id} kg {s.kg} outside capacity")
+            if isinstance(s, DayStop) and s.not_before is not None and not s.not_before.tzinfo:
+                raise ValueError(f"{self.device_id}: {s.point_id} not_before must be aware")
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,8 @@ class CollectionModel:
 
 @dataclass(frozen=True)
 class Visit:
-    """Ground truth of a standstill: ``depart - arrive == service_s + break_s`` (s)."""
+    """Ground truth of a standstill: ``depart - arrive == wait_s + service_s + break_s``
+    (s); ``wait_s`` is the time stood waiting for the stop's window to open."""
 
     kind: VisitKind
     point_id: str | None  # None for a traffic light
@@ -153,6 +161,7 @@ class Visit:
     service_s: float
     break_s: float = 0.0
     kg: float = 0.0  # loaded (collection) or unloaded (disposal)
+    wait_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,7 @@ class _Item:
     kg: float = 0.0
     planned: bool = True
     service_s: float = 0.0  # mean, for unconfigured stops
+    not_before_s: float | None = None  # earliest service start, s after leave_at
 
 
 def day_generator(seed: int, day: date, device_id: str) -> np.random.Generator:
@@ -296,7 +306,9 @@ def _expand(td: TruckDay, rng: np.random.Generator) -> list[_Item]:
             continue
         if load + stop.kg > td.capacity_kg:
             empty(False)
-        items.append(_Item("collection", stop.point_id, stop.lat_deg, stop.lon_deg, stop.kg))
+        where = (stop.point_id, stop.lat_deg, stop.lon_deg)
+        opens = _since_leaving(td, stop.not_before)
+        items.append(_Item("collection", *where, stop.kg, not_before_s=opens))
         load += stop.kg
         for u in extras.get(stop.point_id, []):
             items.append(
@@ -365,10 +377,12 @@ class _Day:
         if item.kind == "depot":
             return
         rng, arrive = self._service_rng, self.motion.t_s
-        pause = 0.0
+        pause = wait = 0.0
         if item.kind == "collection":
             service = self.model.service.draw_s(item.kg, rng)
             pause = self._lunch(arrive, rng)
+            if item.not_before_s is not None:  # a lunch break is taken while waiting
+                wait = max(0.0, item.not_before_s - arrive - pause)
         elif item.kind == "disposal":
             service = self.td.unload_s * float(rng.lognormal(0.0, self.model.unload_sigma))
             if not final:
@@ -376,10 +390,10 @@ class _Day:
                 self.reloads.append(reload)
         else:
             service = item.service_s * float(rng.lognormal(0.0, self.model.service.sigma))
-        self.motion.dwell(service + pause)
+        self.motion.dwell(wait + service + pause)
         where = (item.point_id, item.lat_deg, item.lon_deg)
         times = (self.at(arrive), self.at(self.motion.t_s))
-        self.visits.append(Visit(item.kind, *where, *times, service, pause, item.kg))
+        self.visits.append(Visit(item.kind, *where, *times, service, pause, item.kg, wait))
 
     def _lunch(self, arrive_s: float, rng: np.random.Generator) -> float:
         """The lunch break taken at a stop reached at ``arrive_s``, s (0: none)."""
@@ -389,6 +403,11 @@ class _Day:
             return 0.0
         self._lunch_today = False
         return float(rng.uniform(*lunch.duration_s))
+
+
+def _since_leaving(td: TruckDay, moment: datetime | None) -> float | None:
+    """``moment`` as s after ``td.leave_at`` (None stays None)."""
+    return None if moment is None else (moment - td.leave_at).total_seconds()
 
 
 def _fixes(td: TruckDay, obs: streets.Observed, seq_start: int) -> list[Fix]:

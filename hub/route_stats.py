@@ -102,7 +102,8 @@ class RouteStatsRepository:
         emissions, else from ``routes.emissions_csv``, else there are none (medians
         only). Raises as the module doc says."""
         city = cfg.city
-        points = configured_sites(city, read_points(cfg))
+        table = read_points(cfg)
+        points = configured_sites(city, table)
         sites = {
             s.id: Site(s.id, s.name, s.lat_deg, s.lon_deg) for s in (city.depot, city.disposal_site)
         }
@@ -113,6 +114,7 @@ class RouteStatsRepository:
             self.stored_emissions() or _csv_emissions(cfg, points),
             cfg.routes,
             ZoneInfo(city.timezone),
+            table.windows(),
         )
         self._replace(result)
         log.info(
@@ -259,7 +261,8 @@ def format_learn_summary(summary: LearnSummary) -> str:
         f" {r.dwells} dwells found",
         f"places (dwells on enough days): {len(r.places)}; {matched} matched to"
         f" {len(r.match.matched)} collection points, {at_sites} at the depot or disposal"
-        f" site; proposals: {len(r.match.proposals)}",
+        f" site; proposals: {len(r.match.proposals)}; {r.irregular} other places passed"
+        " more often than stopped at (traffic lights), not proposed",
     ]
     if r.match.proposals:
         lines.append(

@@ -196,6 +196,68 @@ def test_a_stop_heavier_than_the_truck_is_refused() -> None:
         day([stop(0)], leave=datetime(2025, 1, 6, 9, 30))
 
 
+# --- windows -------------------------------------------------------------------------------
+
+
+def windowed(stops: list[DayStop], index: int, opens: datetime) -> list[DayStop]:
+    return [replace(s, not_before=opens) if i == index else s for i, s in enumerate(stops)]
+
+
+def test_a_truck_early_at_a_window_stands_still_until_it_opens() -> None:
+    leave = datetime(2025, 1, 6, 9, 30, tzinfo=TZ)
+    opens = leave + timedelta(minutes=50)
+    stops = windowed([stop(i) for i in range(6)], 3, opens)
+    model = CollectionModel(lunch=NO_LUNCH, receiver=EXACT)
+    trace = simulate_day(day(stops, leave=leave), np.random.default_rng(3), model=model)
+    served = [v for v in trace.visits if v.kind == "collection"]
+    assert [v.wait_s for i, v in enumerate(served) if i != 3] == [0.0] * 5
+    v = served[3]
+    assert v.arrive < opens and v.wait_s > 600
+    # service starts when the window opens; the standstill is the wait plus the service
+    assert abs(v.arrive + timedelta(seconds=v.wait_s) - opens) < timedelta(milliseconds=1)
+    dwell = (v.depart - v.arrive).total_seconds()
+    assert dwell == pytest.approx(v.wait_s + v.service_s, abs=1e-3) and dwell >= v.wait_s
+    fx = fix_arrays(trace)
+    inside = (fx["t"] > v.arrive.timestamp() + 0.5) & (fx["t"] < v.depart.timestamp() - 0.5)
+    assert inside.sum() >= dwell - 2  # fixes still sent at 1 Hz while waiting
+    assert fx["v"][inside].max() == 0.0
+    at_stop = metres_between(fx["lat"][inside], fx["lon"][inside], (v.lat_deg, v.lon_deg))
+    assert at_stop.max() < 1.0
+    # without the window the same day's earlier visits are identical and nobody waits
+    unwindowed_day = day([stop(i) for i in range(6)], leave=leave)
+    plain = simulate_day(unwindowed_day, np.random.default_rng(3), model=model)
+    unwindowed = [w for w in plain.visits if w.kind == "collection"]
+    assert unwindowed[:3] == served[:3] and all(w.wait_s == 0.0 for w in plain.visits)
+    assert trace.duration_s > plain.duration_s + 0.5 * v.wait_s
+
+
+def test_a_window_already_open_costs_nothing_and_a_lunch_break_overlaps_the_wait() -> None:
+    leave = datetime(2025, 1, 6, 11, 20, tzinfo=TZ)
+    model = CollectionModel(lunch=LunchModel(probability=1.0))
+    open_early = windowed([stop(i) for i in range(4)], 2, leave)
+    trace = simulate_day(day(open_early, leave=leave), np.random.default_rng(1), model=model)
+    assert all(v.wait_s == 0.0 for v in trace.visits)
+    for seed in range(3):
+        # the first stop reached after 11:30 has both the lunch break and a window at 12:30
+        rng = np.random.default_rng(seed)
+        probe = simulate_day(day([stop(i) for i in range(8)], leave=leave), rng, model=model)
+        [lunch] = [v for v in probe.visits if v.break_s]
+        index = int(str(lunch.point_id)[1:])
+        opens = datetime(2025, 1, 6, 12, 30, tzinfo=TZ)
+        stops = windowed([stop(i) for i in range(8)], index, opens)
+        trace = simulate_day(day(stops, leave=leave), np.random.default_rng(seed), model=model)
+        [v] = [w for w in trace.visits if w.point_id == lunch.point_id]
+        assert v.break_s == lunch.break_s and v.wait_s > 0
+        assert v.wait_s == pytest.approx(max(0.0, (opens - v.arrive).total_seconds() - v.break_s))
+        dwell = (v.depart - v.arrive).total_seconds()
+        assert dwell == pytest.approx(v.wait_s + v.service_s + v.break_s, abs=1e-3)
+
+
+def test_a_window_must_be_timezone_aware() -> None:
+    with pytest.raises(ValueError, match=r"p01.*aware"):
+        day(windowed([stop(0), stop(1)], 1, datetime(2025, 1, 6, 10, 0)))
+
+
 # --- fixes ---------------------------------------------------------------------------------
 
 
@@ -421,6 +483,39 @@ def test_collection_week_refuses_unknown_trucks_and_points_and_simulates(
     served = [v.point_id for v in traces[monday][0].visits if v.kind == "collection"]
     assert served == ["cp-01", "cp-02", "cp-05"]
     assert [r.planned for r in traces[monday][0].reloads] == [True]
+
+
+def test_collection_week_takes_departures_per_day_and_windows_every_day(
+    cfg: CitytrackConfig,
+) -> None:
+    city = cfg.city
+    zone = ZoneInfo(city.timezone)
+    positions = {p.id: (p.lat_deg, p.lon_deg) for p in city.collection_points}
+    courses = {"truck-01": ["cp-01", "cp-02"], "truck-02": ["cp-03"]}
+    kg = {"cp-01": 300.0, "cp-02": 250.0, "cp-03": 100.0}
+    monday, tuesday = date(2025, 1, 6), date(2025, 1, 7)
+    departures = {monday: {"truck-01": time(10, 15)}}
+    opens = {"cp-02": time(11, 0)}
+    plan = truck_days(
+        cfg, courses, positions, kg, monday, 2, departures=departures, not_before=opens
+    )
+    leave = {(d, t.device_id): t.leave_at.astimezone(zone) for d in plan for t in plan[d]}
+    assert leave[monday, "truck-01"] == datetime.combine(monday, time(10, 15), zone)
+    for key in ((monday, "truck-02"), (tuesday, "truck-01"), (tuesday, "truck-02")):
+        assert leave[key] == datetime.combine(key[0], cfg.routes.shift_start, zone)
+    for d in (monday, tuesday):
+        stops = {s.point_id: s for s in plan[d][0].stops if isinstance(s, DayStop)}
+        assert stops["cp-01"].not_before is None
+        assert stops["cp-02"].not_before == datetime.combine(d, time(11, 0), zone)
+    traces = simulate_collection_week(
+        cfg, courses, positions, kg, monday, 1, seed=1, departures=departures, not_before=opens
+    )
+    first = traces[monday][0]
+    assert first.fixes[0].fix_time == datetime.combine(monday, time(10, 15), zone)
+    [v] = [v for v in first.visits if v.point_id == "cp-02"]
+    assert v.arrive.astimezone(zone).time() < time(11, 0) and v.wait_s > 0
+    started = v.arrive + timedelta(seconds=v.wait_s + v.break_s)
+    assert abs(started - datetime.combine(monday, time(11, 0), zone)) < timedelta(milliseconds=1)
 
 
 # --- building blocks -----------------------------------------------------------------------

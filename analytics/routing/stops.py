@@ -268,6 +268,17 @@ class Proposal:
         )
 
 
+def passes(place: Proposal | Place, tracks: Sequence[DayTrack], routes: RoutesConfig) -> int:
+    """How many times trucks came within ``cluster_eps_m`` of ``place``, stopping there or
+    not: each stretch of consecutive fixes inside that radius is one pass."""
+    count = 0
+    for track in tracks:
+        east, north = local_xy_m(track.lat_deg, track.lon_deg, place.lat_deg, place.lon_deg)
+        inside = np.hypot(east, north) <= routes.cluster_eps_m
+        count += len(_runs(inside))
+    return count
+
+
 @dataclass(frozen=True)
 class PlaceMatch:
     """Places sorted out: ``matched`` (collection point id -> its places), ``sites``
