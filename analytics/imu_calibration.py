@@ -12,7 +12,17 @@ alike):
   (no 180 degree ambiguity), its length about 1;
 - the intercept ``c`` is gravity plus the sensor's bias (plus the mean lateral acceleration
   of the route); once the vehicle has stood still (windows marked ``still``) for
-  ``STILL_MIN_S`` in all, the mean reading at rest replaces it (exactly gravity + bias).
+  ``STILL_MIN_S`` in all, the mean reading at rest replaces it (gravity + bias, tilted by
+  the slope of the places it stood on). The windows at rest are forgotten with time like
+  the others, so this follows the bias as it drifts with temperature.
+
+The length of the slope is the gain of the longitudinal reading: about 1, more when the
+cab pitches under acceleration (a nose that dives when braking tilts gravity forwards:
+g x 0.4-1 deg per m/s^2 is 7-17 % more) or the sensor's scale is off; ``analytics.imu_harsh``
+divides by it (``Calibration.gain``). Over a few windows the grade of the road confounds
+it (a pull-away on a 2 % rise reads 0.2 m/s^2 more than the cruise after it), so the gain
+is the length clipped to ``GAIN_RANGE`` and shrunk towards 1 until the windows hold
+``GAIN_SXX`` of spread: ``1 + (clip(length) - 1) * spread / (spread + GAIN_SXX)``.
 
 ``up = c / |c|``, ``forward`` = ``f`` made orthogonal to ``up``, ``left = up x forward``.
 The fit has converged when the windows hold enough change of speed (``sum w (x - mean)^2
@@ -37,6 +47,10 @@ SLOPE_NORM = (0.8, 1.25)
 """Plausible length of the fitted forward axis (reading per m/s^2 of speed change)."""
 MAX_SLOPE_TILT_DEG = 20.0
 """The forward axis found must be this close to horizontal, degrees."""
+GAIN_RANGE = (0.95, 1.25)
+"""Plausible gain of the longitudinal reading: sensor scale error, pitch of the cab."""
+GAIN_SXX = 20.0
+"""Spread of window accelerations at which the fitted gain gets half its weight, (m/s^2)^2 s."""
 
 Vec = tuple[float, float, float]
 
@@ -67,7 +81,7 @@ def _scale(k: float, a: Vec) -> Vec:
 class Calibration:
     """The sensor's axes as learnt: unit vectors in sensor coordinates, the reading
     subtracted before projecting (gravity + bias, m/s^2), whether that was seen at rest,
-    and the length of the fitted slope (about 1)."""
+    the length of the fitted slope (about 1) and the gain taken from it."""
 
     up: Vec
     forward: Vec
@@ -75,6 +89,7 @@ class Calibration:
     offset_mps2: Vec
     at_rest: bool
     slope_norm: float
+    gain: float = 1.0  # reading along ``forward`` per m/s^2 of change of speed, as trusted
 
 
 class MountingFit:
@@ -84,8 +99,9 @@ class MountingFit:
         self.w = self.sx = self.sxx = 0.0  # weights, weighted x and x^2 (forgotten)
         self.sy: Vec = (0.0, 0.0, 0.0)
         self.sxy: Vec = (0.0, 0.0, 0.0)
-        self.rest_w = 0.0
+        self.rest_w = 0.0  # weight of the windows at rest (forgotten with time)
         self.rest_sy: Vec = (0.0, 0.0, 0.0)
+        self.rest_seconds = 0.0  # all the weight ever added at rest, s
         self.seconds = 0.0  # all the weight ever added, s
 
     def add(self, x_mps2: float, y_mps2: Vec, weight_s: float, *, still: bool) -> None:
@@ -98,9 +114,11 @@ class MountingFit:
         self.sy = axpy(weight_s, y_mps2, _scale(k, self.sy))
         self.sxy = axpy(weight_s * x_mps2, y_mps2, _scale(k, self.sxy))
         self.seconds += weight_s
+        self.rest_w, self.rest_sy = k * self.rest_w, _scale(k, self.rest_sy)
         if still:
-            self.rest_w = k * self.rest_w + weight_s
-            self.rest_sy = axpy(weight_s, y_mps2, _scale(k, self.rest_sy))
+            self.rest_w += weight_s
+            self.rest_sy = axpy(weight_s, y_mps2, self.rest_sy)
+            self.rest_seconds += weight_s
 
     @property
     def spread(self) -> float:
@@ -119,7 +137,7 @@ class MountingFit:
         if self.seconds < CAL_MIN_S or self.spread < CAL_MIN_SXX:
             return None
         slope, intercept = self.line()
-        at_rest = self.rest_w >= STILL_MIN_S
+        at_rest = self.rest_seconds >= STILL_MIN_S and self.rest_w > 0
         offset = _scale(1.0 / self.rest_w, self.rest_sy) if at_rest else intercept
         up = unit(offset)
         norm = math.sqrt(dot(slope, slope))
@@ -128,4 +146,6 @@ class MountingFit:
         if abs(dot(slope, up)) / norm > math.sin(math.radians(MAX_SLOPE_TILT_DEG)):
             return None
         forward = unit(axpy(-dot(slope, up), up, slope))
-        return Calibration(up, forward, cross(up, forward), offset, at_rest, norm)
+        trust = self.spread / (self.spread + GAIN_SXX)
+        gain = 1.0 + (min(max(norm, GAIN_RANGE[0]), GAIN_RANGE[1]) - 1.0) * trust
+        return Calibration(up, forward, cross(up, forward), offset, at_rest, norm, gain)

@@ -15,10 +15,26 @@ counted in ``ImuCounters.uncalibrated_samples``. Once converged it stays so and 
 refining. The two streams must stay roughly in step (live sources are): a speed more than
 ``HISTORY_S`` behind the samples finds none left to average and is not used.
 
+Grade and drift. The offset is gravity as the sensor saw it at rest, but a road that
+climbs or falls tilts gravity into the forward axis (5 % is 0.49 m/s^2, as much as a
+gentle acceleration), and the bias drifts with temperature. For every speed window in
+which the receiver says the speed is steady enough (``|x| <= STEADY_MPS2``: no harsh
+manoeuvre, no speed glitch) and the sensor was not jolted (a vertical reading beyond
+``JOLT_MPS2``: a pothole, a joint or a hump, which also jolts it fore and aft), the
+longitudinal reading over the window minus the receiver's acceleration is the residual
+(grade + bias error, clipped to ``RESIDUAL_MAX_MPS2``); the median of the residuals of
+the last ``RESIDUAL_S`` is taken off ``long``. Without a new steady window (a tunnel, a
+long manoeuvre) the correction is held ``RESIDUAL_HOLD_S``, then fades out with time
+constant ``RESIDUAL_FADE_S``. The correction lags the road by a second or two: at the
+foot of a ramp, for a few seconds, up to its whole grade is still in ``long``.
+
 Detection. Per sample, ``d = reading - offset`` (gravity + bias, from the calibration);
-``long = forward . d`` (+ accelerating), ``lat = left . d`` (+ to the left: a left turn).
-Both are averaged over a centred ``LOWPASS_S`` window (road vibration and bumps are
-short). Per axis, filtered values at or beyond the vehicle class threshold form an episode
+``long = forward . d / gain - residual`` (+ accelerating; ``gain`` is the fitted slope's
+length: the cab's pitch makes the reading larger than the change of speed),
+``lat = left . d`` (+ to the left: a left turn). Each is the median over a centred
+``LOWPASS_S`` window: road vibration averages out, and a pothole, a joint or a hump,
+which jolts the sensor for less than half the window, is ignored instead of being spread
+over it. Per axis, filtered values at or beyond the vehicle class threshold form an episode
 (``harsh_braking_mps2`` decelerating, ``harsh_acceleration_mps2`` accelerating,
 ``harsh_cornering_mps2`` either way, one direction per episode) that survives dips under
 the threshold shorter than ``LINGER_S``. It becomes one ``ImuHarshEvent`` when it ends,
@@ -30,12 +46,16 @@ to the end; a crew loading a parked truck shakes it). Without a recent speed (a 
 values count. A gap of more than ``MAX_SAMPLE_GAP_S`` between samples closes the open
 episodes and restarts the filter; samples not after the previous one are dropped and
 counted.
+
+The cab's roll makes ``lat`` read larger than the true lateral acceleration too (about
+10-25 % on a loaded truck), but the receiver's speed says nothing about it, so it is not
+corrected: an IMU cornering event can come from a turn a little under the threshold.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
@@ -55,7 +75,7 @@ MIN_WINDOW_SAMPLES = 5
 STILL_MPS = 0.3
 """Both speeds of a window under this: the vehicle stands still, m/s."""
 LOWPASS_S = 0.5
-"""Span of the centred moving average over long and lat, s."""
+"""Span of the centred moving median over long and lat, s."""
 LINGER_S = 0.5
 """An episode survives filtered values under its threshold for less than this, s."""
 SPEED_STALE_S = 3.0
@@ -66,6 +86,18 @@ MAX_SAMPLE_GAP_S = 0.5
 """Longer between samples: open episodes close and the filter restarts, s."""
 HISTORY_S = 4.0
 """Samples kept to average over speed windows, s."""
+STEADY_MPS2 = 2.0
+"""A speed window whose |acceleration| is at most this measures the grade residual, m/s^2."""
+JOLT_MPS2 = 3.0
+"""A vertical reading (gravity taken off) beyond this is a jolt, m/s^2 (vibration: ~0.5)."""
+RESIDUAL_MAX_MPS2 = 1.5
+"""Residuals are clipped to this: 10 % of grade plus a bias error, m/s^2."""
+RESIDUAL_S = 3.0
+"""The grade correction is the median of the residuals of this many seconds of windows, s."""
+RESIDUAL_HOLD_S = 5.0
+"""The correction is held this long after the last steady window, s."""
+RESIDUAL_FADE_S = 20.0
+"""then fades out with this time constant, s."""
 DURATION_EPS_S = 1e-3
 
 Direction = Literal["left", "right"]
@@ -115,6 +147,7 @@ class ImuCounters:
     uncalibrated_samples: int = 0  # samples before calibration converged: nothing detected
     speeds: int = 0
     speed_windows: int = 0  # windows used by the calibration fit
+    grade_windows: int = 0  # steady windows that measured the grade residual
     events: int = 0
     calibrated: int = 0  # 1 once calibration has converged (a gauge)
 
@@ -135,6 +168,38 @@ class _Episode:
     start_t_s: float
     last_t_s: float
     peak_mps2: float
+
+
+class _MovingMedian:
+    """The median of the values added over the last ``span_s`` seconds (kept sorted)."""
+
+    def __init__(self, span_s: float) -> None:
+        self.span_s = span_s
+        self._window: deque[tuple[float, float]] = deque()
+        self._sorted: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self._window)
+
+    @property
+    def first_t_s(self) -> float:
+        return self._window[0][0]
+
+    @property
+    def median(self) -> float:
+        values, n = self._sorted, len(self._sorted)
+        return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
+
+    def add(self, t_s: float, value: float) -> None:
+        self._window.append((t_s, value))
+        insort(self._sorted, value)
+        while self._window[0][0] <= t_s - self.span_s:
+            _, old = self._window.popleft()
+            del self._sorted[bisect_left(self._sorted, old)]
+
+    def clear(self) -> None:
+        self._window.clear()
+        self._sorted.clear()
 
 
 class _Tracker:
@@ -190,8 +255,11 @@ class ImuHarshDetector:
         self._speeds: list[tuple[float, float]] = []  # (t_s, speed) of the current windows
         self._last_speed: tuple[float, float, float] | None = None  # t_s, m/s, integral then
         self._fast_t_s = -math.inf  # when the speed was last at least min_speed_mps
-        self._window: deque[tuple[float, float, float]] = deque()  # t_s, long, lat
-        self._sums = [0.0, 0.0]
+        self._long_median = _MovingMedian(LOWPASS_S)
+        self._lat_median = _MovingMedian(LOWPASS_S)
+        self._residuals = _MovingMedian(RESIDUAL_S)  # grade + bias error along forward
+        self._residual_t_s = -math.inf  # when the last one was measured
+        self._jolt_t_s = -math.inf  # when the sensor was last jolted
         self._long = _Tracker(self._long_kind, cfg)
         self._lat = _Tracker(self._lat_kind, cfg)
 
@@ -208,6 +276,11 @@ class ImuHarshDetector:
     @property
     def calibrated(self) -> bool:
         return self.calibration is not None
+
+    @property
+    def grade_correction_mps2(self) -> float:
+        """What is taken off ``long`` now (grade + bias error along forward), m/s^2."""
+        return self._residual(self._points[-1].t_s) if self._points else 0.0
 
     def observe_speed(self, t_s: float, speed_mps: float | None) -> None:
         """A receiver speed (m/s; None: the fix had none) at POSIX time ``t_s`` (s)."""
@@ -237,7 +310,10 @@ class ImuHarshDetector:
         long = lat = 0.0
         if cal is not None:
             d = axpy(-1.0, cal.offset_mps2, reading)
-            long, lat = dot(cal.forward, d), dot(cal.left, d)
+            long = dot(cal.forward, d) / cal.gain - self._residual(sample.t_s)
+            lat = dot(cal.left, d)
+            if abs(dot(cal.up, d)) > JOLT_MPS2:
+                self._jolt_t_s = sample.t_s
         else:
             self.counters.uncalibrated_samples += 1
         self._remember(sample.t_s, reading, long, last)
@@ -253,8 +329,8 @@ class ImuHarshDetector:
         return events
 
     def _restart(self) -> list[ImuHarshEvent]:
-        self._window.clear()
-        self._sums = [0.0, 0.0]
+        self._long_median.clear()
+        self._lat_median.clear()
         return [*self._long.flush(), *self._lat.flush()]
 
     def _remember(self, t_s: float, reading: Vec, long: float, last: _Point | None) -> None:
@@ -306,6 +382,27 @@ class ImuHarshDetector:
         if calibration is not None:
             self.calibration = calibration
             self.counters.calibrated = 1
+        self._measure_grade(t_j, t_s, x, mean)
+
+    def _measure_grade(self, t0_s: float, t_s: float, x_mps2: float, mean: Vec) -> None:
+        """The residual of a steady, unjolted window (``t0_s``, ``t_s``]: what the forward
+        axis read beyond the change of speed (grade and bias error); see the module
+        docstring."""
+        cal = self.calibration
+        if cal is None or abs(x_mps2) > STEADY_MPS2 or self._jolt_t_s > t0_s:
+            return
+        r = dot(cal.forward, axpy(-1.0, cal.offset_mps2, mean)) / cal.gain - x_mps2
+        self._residuals.add(t_s, max(-RESIDUAL_MAX_MPS2, min(RESIDUAL_MAX_MPS2, r)))
+        self._residual_t_s = t_s
+        self.counters.grade_windows += 1
+
+    def _residual(self, t_s: float) -> float:
+        """The grade correction at ``t_s``: held, then fading out without new windows."""
+        if not self._residuals:
+            return 0.0
+        late = t_s - self._residual_t_s - RESIDUAL_HOLD_S
+        fade = 1.0 if late <= 0 else math.exp(-late / RESIDUAL_FADE_S)
+        return self._residuals.median * fade
 
     def _point_at(self, t_s: float) -> _Point | None:
         """The latest remembered sample at or before ``t_s``."""
@@ -337,21 +434,14 @@ class ImuHarshDetector:
         return t_s - self._fast_t_s <= GATE_HOLD_S
 
     def _detect(self, t_s: float, long: float, lat: float) -> list[ImuHarshEvent]:
-        window, sums = self._window, self._sums
-        window.append((t_s, long, lat))
-        sums[0] += long
-        sums[1] += lat
-        while window[0][0] <= t_s - LOWPASS_S:
-            _, a, b = window.popleft()
-            sums[0] -= a
-            sums[1] -= b
-        span = t_s - window[0][0]
-        if len(window) < 2 or span < 0.6 * LOWPASS_S:
+        self._long_median.add(t_s, long)
+        self._lat_median.add(t_s, lat)
+        first = self._long_median.first_t_s
+        if len(self._long_median) < 2 or t_s - first < 0.6 * LOWPASS_S:
             return []
-        centre = 0.5 * (t_s + window[0][0])
-        n = len(window)
+        centre = 0.5 * (t_s + first)
         live = self._moving(t_s)
         return [
-            *self._long.step(centre, sums[0] / n, live),
-            *self._lat.step(centre, sums[1] / n, live),
+            *self._long.step(centre, self._long_median.median, live),
+            *self._lat.step(centre, self._lat_median.median, live),
         ]

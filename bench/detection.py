@@ -12,9 +12,13 @@ stop-and-go work. Baseline, same run: the same detectors fed position-derived sp
 (distance between consecutive fixes over their interval) instead of the receiver's.
 
 Edge path (``bench/edge_imu.py``): every truck also carries an accelerometer at 50 Hz,
-mounted any way round; the agent's ``ImuHarshDetector`` (fed the decoded fixes' speeds)
-is scored per harsh kind the same way, and the hub's reconciliation of its events with the
-GNSS alerts is checked by counting the alerts left on each labelled harsh episode.
+mounted any way round, on a cab that pitches and rolls, over a road with grades, crossfall,
+potholes, humps and bridge joints, with a bias that drifts with temperature
+(``firmware_sim.imu``); the agent's ``ImuHarshDetector`` (fed the decoded fixes' speeds)
+is scored per harsh kind the same way, its false events and misses traced to their causes,
+and the hub's reconciliation of its events with the GNSS alerts is checked by counting the
+alerts left on each labelled harsh episode. The fleet's drivers are calm or clearly harsh;
+``edge_imu.sweep`` adds single manoeuvres just under and just over each class threshold.
 
 ``--json`` writes ``harsh_braking_f1_1hz``, ``harsh_acceleration_f1_1hz``,
 ``harsh_cornering_f1_1hz``, ``speeding_f1_1hz`` (and precision, recall, ``_10hz``),
@@ -23,8 +27,12 @@ GNSS alerts is checked by counting the alerts left on each labelled harsh episod
 collection_work}_1hz`` (alerts: every kind), the same with a ``baseline_`` prefix, sizes;
 for the edge path ``imu_{harsh_braking,harsh_acceleration,harsh_cornering}_{f1,precision,
 recall}`` (both rates), ``imu_false_harsh_per_1000km_{clean,collection_work}``,
-``imu_calibration_s_median``, ``reconciled_<kind>_f1``, ``alerts_per_episode`` (mean over
-labelled harsh episodes), ``episodes_with_{0,1,2+}_alerts`` and ``episodes_both_sources``.
+``imu_calibration_s_median``, ``imu_causes`` (false edge events by cause, misses by kind
+and vehicle class), ``imu_<kind>_peak_ratio_p{10,50,90}`` (edge event's peak over the
+true peak of the episode it matched), ``imu_sweep_<kind>_<share>`` (share of the
+manoeuvres at that share of the threshold that raised an event), ``reconciled_<kind>_f1``,
+``alerts_per_episode`` (mean over labelled harsh episodes), ``episodes_with_{0,1,2+}_alerts``
+and ``episodes_both_sources``.
 """
 
 from __future__ import annotations
@@ -127,6 +135,8 @@ class TruckResult:
     windows: Counter[str] = field(default_factory=Counter)  # "seconds"; source: over 0.3 g
     imu: dict[str, Tally] = field(default_factory=dict)  # harsh row -> edge detector counts
     imu_false: Counter[str] = field(default_factory=Counter)  # stretch -> false harsh (IMU)
+    imu_causes: Counter[str] = field(default_factory=Counter)  # false and missed, by cause
+    imu_peaks: dict[str, list[float]] = field(default_factory=dict)  # row -> peak / true peak
     reconciled: dict[str, Tally] = field(default_factory=dict)  # harsh row -> after merging
     episodes: Counter[str] = field(default_factory=Counter)  # see edge_imu.per_episode
     imu_samples: int = 0
@@ -284,8 +294,18 @@ def score_edge(
     """The edge detector's alerts and the reconciled ones, scored into ``result``."""
     run = edge_imu.detect(log, fixes, vclass, scenario.plan.device_id)
     result.imu_samples, result.imu_calibrated_s = run.samples, run.calibrated_s
-    tallies, false, _ = score(scenario, run.alerts)
+    tallies, false, causes = score(scenario, run.alerts)
     result.imu = {row: tallies[row] for row in HARSH}
+    for row in HARSH:
+        mine = [lb for lb in scenario.labels if lb.kind == row]
+        pairs = match_episodes(mine, [a for a in run.alerts if a.kind == row]).matched
+        result.imu_peaks[row] = [a.details["peak_mps2"] / lb.peak_value for lb, a in pairs]
+    found = {id(lb) for row in HARSH for lb in match_row(scenario.labels, run.alerts, row)[0]}
+    result.imu_causes = causes + Counter(
+        f"missed {lb.kind} ({scenario.plan.vehicle_class})"
+        for lb in scenario.labels
+        if lb.kind in HARSH and id(lb) not in found
+    )
     result.imu_false = Counter({k: n for k, n in false.items() if "/" not in k})
     merged = edge_imu.reconciled(gps_alerts, run.alerts)
     result.reconciled = {row: score(scenario, merged)[0][row] for row in HARSH}
@@ -366,6 +386,10 @@ def summarize_edge(results: Sequence[TruckResult]) -> dict[str, Any]:
                 getattr(edge_total(results, "imu", row), metric)
             )
         figures[f"reconciled_{row}_f1"] = _round(edge_total(results, "reconciled", row).f1)
+        ratios = sorted(x for r in results for x in r.imu_peaks[row])
+        for q in (10, 50, 90):
+            value = ratios[min(len(ratios) - 1, len(ratios) * q // 100)] if ratios else None
+            figures[f"imu_{row}_peak_ratio_p{q}"] = _round(value)
     for stretch in REPORTED:
         km = sum(r.stretch_km[stretch] for r in results)
         n = sum(r.imu_false[stretch] for r in results)
@@ -382,6 +406,23 @@ def summarize_edge(results: Sequence[TruckResult]) -> dict[str, Any]:
     figures["alerts_per_episode"] = round(on / n, 4) if n else None
     figures["episodes_both_sources"] = sum(episodes[f"{row}/both"] for row in HARSH)
     figures["harsh_episodes"] = n
+    figures["imu_causes"] = dict(sum((r.imu_causes for r in results), Counter[str]()))
+    return figures
+
+
+def summarize_sweep(
+    kinds: Sequence[str], counts: Sequence[Counter[str]], trials: int
+) -> dict[str, Any]:
+    """``imu_sweep_<kind>_<share>``: the share of near-threshold manoeuvres that raised an
+    event of their kind (all classes); ``imu_sweep_<kind>_other``: events of other kinds."""
+    figures: dict[str, Any] = {}
+    for kind in HARSH:
+        total = sum((c for k, c in zip(kinds, counts, strict=True) if k == kind), Counter[str]())
+        n = trials * sum(k == kind for k in kinds)
+        for share in edge_imu.SWEEP_SHARES:
+            figures[f"imu_sweep_{kind}_{share:g}"] = _round(total[f"{share:g}"] / n if n else None)
+        figures[f"imu_sweep_{kind}_other"] = sum(v for k, v in total.items() if "/other" in k)
+    figures["imu_sweep_per_cell"] = trials * len(kinds) // len(HARSH)
     return figures
 
 
@@ -460,17 +501,21 @@ def print_edge(figures: dict[str, Any], results: Sequence[TruckResult]) -> None:
         f"never on {figures['imu_never_calibrated']} truck(s)"
     )
     head = f"{'TP':>5} {'FN':>5} {'FP':>5} {'prec':>6} {'recall':>6} {'F1':>6}"
-    print(f"{'kind':19} {'labels':>6} {head} | {'F1 after reconciliation':>23}")
+    peaks = "peak / true: p10 p50 p90"
+    print(f"{'kind':19} {'labels':>6} {head} | {'F1 reconciled':>13} | {peaks}")
     for row in HARSH:
         t = edge_total(results, "imu", row)
         merged = edge_total(results, "reconciled", row)
+        ratio = " ".join(_fmt(figures[f"imu_{row}_peak_ratio_p{q}"]) for q in (10, 50, 90))
         print(
             f"{row:19} {t.n:6d} {t.tp:5d} {t.fn:5d} {t.false:5d} {_fmt(t.precision):>6} "
-            f"{_fmt(t.recall):>6} {_fmt(t.f1):>6} | {_fmt(merged.f1):>23}"
+            f"{_fmt(t.recall):>6} {_fmt(t.f1):>6} | {_fmt(merged.f1):>13} | {ratio:>24}"
         )
     for stretch in REPORTED:
         rate = figures[f"imu_false_harsh_per_1000km_{stretch}"]
         print(f"false harsh edge events per 1000 km of {stretch}: {rate:.1f}")
+    for cause, k in sorted(figures["imu_causes"].items(), key=lambda kv: -kv[1]):
+        print(f"  {k:5d}  {cause}")
     counts = {k: figures[f"episodes_with_{k}_alerts"] for k in ("0", "1", "2+")}
     print(
         f"after reconciliation, {figures['harsh_episodes']} labelled harsh episodes: "
@@ -478,6 +523,20 @@ def print_edge(figures: dict[str, Any], results: Sequence[TruckResult]) -> None:
         f"alerts: {counts['0']} / {counts['1']} / {counts['2+']}; found by both sides: "
         f"{figures['episodes_both_sources']}"
     )
+
+
+def print_sweep(figures: dict[str, Any]) -> None:
+    """The near-threshold manoeuvres: share of them that raised an event of their kind."""
+    shares = edge_imu.SWEEP_SHARES
+    print()
+    print(
+        f"edge detector, single manoeuvres at a share of the class threshold (random road, "
+        f"cab, mounting; {figures['imu_sweep_per_cell']} per cell): share that raised an event"
+    )
+    print(f"{'kind':19} " + " ".join(f"{s:>6g}" for s in shares) + "  events of other kinds")
+    for kind in HARSH:
+        cells = " ".join(f"{_fmt(figures[f'imu_sweep_{kind}_{s:g}'], '.2f'):>6}" for s in shares)
+        print(f"{kind:19} {cells}  {figures[f'imu_sweep_{kind}_other']:21d}")
 
 
 def print_targets(figures: dict[str, Any], results: Sequence[TruckResult]) -> None:
@@ -511,9 +570,19 @@ def main() -> int:
     plans = plan_fleet(_config(str(args.config)), size, seed=args.seed)
     # the 10 Hz shifts are the longest: start them first, so no worker is left alone at the end
     jobs = [(p, str(args.config)) for p in sorted(plans, key=lambda p: -p.rate_hz)]
+    cfg = _config(str(args.config))
+    trials = edge_imu.SWEEP_TRIALS if args.size == "benchmark" else 2
+    sweeps = [
+        (cfg.city.vehicle_classes[name], kind, args.seed, trials)
+        for name in sorted(cfg.city.vehicle_classes)
+        for kind in HARSH
+    ]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        results = sorted(pool.map(run_truck, jobs), key=lambda r: r.plan.device_id)
-    figures = summarize(results)
+        trucks = pool.map(run_truck, jobs)
+        swept = pool.map(edge_imu.sweep, sweeps)  # queued behind the trucks
+        results = sorted(trucks, key=lambda r: r.plan.device_id)
+        near = summarize_sweep([job[1] for job in sweeps], list(swept), trials)
+    figures = summarize(results) | near
     figures["seconds"] = round(time.perf_counter() - t0, 1)
     print(f"citytrack detection benchmark (seed {args.seed}, {len(plans)} trucks)")
     print_context(results, figures["seconds"])
@@ -521,6 +590,7 @@ def main() -> int:
     print_scores(results)
     print_false_rates(results)
     print_edge(figures, results)
+    print_sweep(figures)
     print_targets(figures, results)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")

@@ -2,7 +2,9 @@
 
 A drive is ``gnss_tracks.motion`` segments ``(duration_s, accel_mps2, yaw_dps)``: the true
 motion is sampled at the IMU rate and read through ``firmware_sim.imu.ImuModel`` (mounting,
-bias, vibration, bumps, white noise), and at the receiver's rate as speeds with white noise.
+bias and its drift, the road's grade and crossfall, the cab's pitch and roll, vibration,
+potholes and humps, white noise: the model's defaults unless given), and at the
+receiver's rate as speeds with white noise.
 ``run`` feeds both to a detector as a vehicle unit would see them: each speed a little
 after the samples of its time.
 """
@@ -15,11 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
-from firmware_sim.imu import ImuModel, ImuNoise, Mounting
+from firmware_sim.imu import Body, GradeProfile, ImuModel, ImuNoise, Mounting, Road
 from tests.gnss_tracks import T0, Segment, motion
 
 CALIBRATE: list[Segment] = [(2.0, 0.0, 0.0), (9.0, 1.0, 0.0), (6.0, 0.0, 0.0)]
 """Stand, pull away calmly to 9 m/s, cruise: enough change of speed to learn the axes."""
+WORK: list[Segment] = [
+    *[(2.0, 0.0, 0.0), (9.0, 1.0, 0.0), (6.0, 0.0, 0.0), (7.0, -1.3, 0.0)] * 3,
+    *CALIBRATE,
+]
+"""Three calm stop-and-go cycles then ``CALIBRATE``: enough to trust the fitted gain too."""
 
 
 @dataclass(frozen=True)
@@ -40,12 +47,14 @@ def drive(
     course0: float = 0.0,
     speed_sigma: float = 0.05,
     noise: ImuNoise | None = None,
+    body: Body | None = None,
+    road: Road | GradeProfile | None = None,
     v0: float = 0.0,
 ) -> Drive:
     """The sensor's samples and the receiver's speeds for a drive starting at ``v0`` m/s."""
     rng = np.random.default_rng(seed)
     truth = motion(segments, v0=v0, course0=course0, rate_hz=imu_hz)
-    model = ImuModel(imu_hz, mounting, rng, noise)
+    model = ImuModel(imu_hz, mounting, rng, noise, body=body, road=road)
     accel = model.sense(truth.t_s, truth.speed_mps, truth.course_deg)
     gps = motion(segments, v0=v0, course0=course0, rate_hz=gps_hz)
     speeds = np.clip(gps.speed_mps + rng.normal(0.0, speed_sigma, gps.t_s.size), 0.0, None)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from analytics.imu_harsh import ImuHarshDetector, ImuSample
 from citytrack.config import load_config
-from firmware_sim.imu import ImuNoise, Mounting
+from firmware_sim.imu import G_MPS2, Body, ImuNoise, Mounting
 from tests.gnss_tracks import T0
 from tests.imu_tracks import CALIBRATE, drive, run
 
@@ -83,20 +83,28 @@ def test_a_harsh_stop_is_one_braking_event_with_a_rotated_mount(
     t0 = T0.timestamp()
     assert abs(event.start_t_s - (t0 + brake_at)) < 0.4
     assert t0 + brake_at + stop_s - 1.0 < event.end_t_s < t0 + brake_at + stop_s + 0.3
-    assert event.peak_mps2 == pytest.approx(decel, rel=0.15)
+    # The cab's nose dives (0.7 deg per m/s^2 by default: +12 %, more while it overshoots);
+    # after a single pull-away the detector trusts little of the gain it fitted for that
+    assert decel * 0.95 <= event.peak_mps2 <= decel * 1.25
     assert event.threshold_mps2 == HEAVY.harsh_braking_mps2
 
 
 @pytest.mark.parametrize("turn", ["left", "right"])
-def test_a_fast_corner_is_one_cornering_event_that_knows_its_way(turn: str) -> None:
-    v, lateral = 8.0, 4.5  # over the heavy class's 2.5 m/s^2
+@pytest.mark.parametrize("rolls", [False, True])
+def test_a_fast_corner_is_one_cornering_event_that_knows_its_way(turn: str, rolls: bool) -> None:
+    v, lateral = 9.0, 4.5  # CALIBRATE ends at 9 m/s; over the heavy class's 2.5 m/s^2
     yaw_dps = math.degrees(lateral / v) * (1 if turn == "right" else -1)
     segments = [*CALIBRATE, (5.0, 0.0, 0.0), (3.0, 0.0, yaw_dps), (5.0, 0.0, 0.0)]
     mounting = Mounting(yaw_deg=123.0, pitch_deg=3.0, roll_deg=-4.0, bias_mps2=(0.1, -0.2, 0.05))
-    events = run(ImuHarshDetector(HEAVY), drive(segments, mounting=mounting, seed=3))
+    body = Body() if rolls else Body.rigid()
+    events = run(ImuHarshDetector(HEAVY), drive(segments, mounting=mounting, seed=3, body=body))
     assert [(e.kind, e.direction) for e in events] == [("harsh_cornering", turn)]
-    assert events[0].peak_mps2 == pytest.approx(lateral, rel=0.15)
     assert events[0].duration_s == pytest.approx(3.0, abs=0.4)
+    if not rolls:
+        assert events[0].peak_mps2 == pytest.approx(lateral, rel=0.1)
+    else:  # the cab rolls out of the turn (1 deg per m/s^2): +17 %, more while it sways
+        gain = 1.0 + G_MPS2 * math.radians(body.roll_deg_per_mps2)
+        assert lateral * gain * 0.95 <= events[0].peak_mps2 <= lateral * gain * 1.2
 
 
 def test_no_event_before_calibration_and_it_is_counted() -> None:
