@@ -28,18 +28,28 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 import threading
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
-from citytrack.config import CitytrackConfig, ConfigError, load_config
+from citytrack.cli_common import (
+    DATA_DIR,
+    BrokerOpt,
+    ConfigOpt,
+    DbOpt,
+    db_url,
+    fail,
+    load_or_fail,
+    setup_logging,
+)
+from citytrack.cli_routes import routes_app
+from citytrack.config import ConfigError
 from citytrack.mqtt import BrokerAddress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
@@ -49,7 +59,6 @@ db_app = typer.Typer(no_args_is_help=True, help="Database administration.")
 nmea_app = typer.Typer(no_args_is_help=True, help="NMEA tools.")
 ble_app = typer.Typer(no_args_is_help=True, help="BLE beacon tools.")
 report_app = typer.Typer(no_args_is_help=True, help="Reports for supervisors.")
-routes_app = typer.Typer(no_args_is_help=True, help="Collection-route planning.")
 app.add_typer(agent_app, name="agent")
 app.add_typer(sim_app, name="sim")
 app.add_typer(db_app, name="db")
@@ -57,46 +66,6 @@ app.add_typer(nmea_app, name="nmea")
 app.add_typer(ble_app, name="ble")
 app.add_typer(report_app, name="report")
 app.add_typer(routes_app, name="routes")
-
-DATA_DIR = Path(".citytrack")
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config (default config/osaka.toml)")
-]
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", help="PostgreSQL URL (default: hub.db_url, else the embedded one)"),
-]
-BrokerOpt = Annotated[str | None, typer.Option("--broker", help="MQTT URL, mqtt://host:1883")]
-
-
-def fail(message: str) -> NoReturn:
-    typer.echo(f"citytrack: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _config(path: Path | None) -> CitytrackConfig:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        fail(f"bad configuration: {exc}")
-
-
-def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
-def _db_url(cfg: CitytrackConfig, db: str | None, data_dir: Path = DATA_DIR) -> tuple[str, object]:
-    """The database URL to use, and the embedded server started for it (or None)."""
-    url = db or os.environ.get("CITYTRACK_DB") or cfg.hub.db_url
-    if url:
-        return url, None
-    from citytrack.services import EmbeddedPostgres
-
-    server = EmbeddedPostgres(data_dir / "pg").start()
-    return server.url, server
 
 
 def _wait_for_signal() -> None:
@@ -120,7 +89,7 @@ def demo(
     """Simulated garbage trucks through the real pipeline, with a live view."""
     from citytrack.demo import DemoOptions, run_demo
 
-    cfg = _config(config)
+    cfg = load_or_fail(config)
     logging.basicConfig(level=logging.WARNING, filename=str(_ensure(data_dir) / "demo.log"))
     opts = DemoOptions(
         duration_s=duration,
@@ -151,9 +120,9 @@ def hub(
     from hub.ingest import HubService
     from hub.server import ApiServer
 
-    _logging(verbose)
-    cfg = _config(config)
-    url, server = _db_url(cfg, db)
+    setup_logging(verbose)
+    cfg = load_or_fail(config)
+    url, server = db_url(cfg, db)
     service = HubService(cfg, _address(broker or cfg.hub.broker_url), url)
     service.start()
     api = ApiServer(url, cfg.hub.api_host, api_port if api_port is not None else cfg.hub.api_port)
@@ -199,8 +168,8 @@ def agent_vehicle(
     from edge_agent.outbox import Outbox
     from edge_agent.sources import GnssSource, GpsdSource, SerialSource, SourceError
 
-    _logging(verbose)
-    cfg = _config(config)
+    setup_logging(verbose)
+    cfg = load_or_fail(config)
     if (serial is None) == (gpsd is None):
         fail("give exactly one of --serial PORT or --gpsd HOST:PORT")
     detector: ImuHarshDetector | None = None
@@ -254,8 +223,8 @@ def agent_station(
     """A child-watch base station: scan BLE beacons, publish one passage per visit."""
     from edge_agent.station import station_main
 
-    _logging(verbose)
-    cfg = _config(config)
+    setup_logging(verbose)
+    cfg = load_or_fail(config)
     code = station_main(
         station_id=station_id,
         broker=broker or cfg.agent.broker_url,
@@ -321,8 +290,8 @@ def db_upgrade(config: ConfigOpt = None, db: DbOpt = None) -> None:
 
     from hub import schema
 
-    cfg = _config(config)
-    url, server = _db_url(cfg, db)
+    cfg = load_or_fail(config)
+    url, server = db_url(cfg, db)
     with psycopg.connect(url, autocommit=True) as conn:
         applied = schema.upgrade(conn)
     typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
@@ -343,8 +312,8 @@ def db_rollups(
     from citytrack import wire
     from hub.rollups import RollupJob, rollups_main
 
-    cfg = _config(config)
-    url, server = _db_url(cfg, db)
+    cfg = load_or_fail(config)
+    url, server = db_url(cfg, db)
     try:
         job = RollupJob.for_city(cfg.city, cfg.detectors.quality, days=days)
         code = rollups_main(db_url=url, job=job, now=wire.utcnow())
@@ -373,8 +342,8 @@ def alerts(
     from hub import schema
     from hub.alerts_view import alerts_main
 
-    cfg = _config(config)
-    url, server = _db_url(cfg, db)
+    cfg = load_or_fail(config)
+    url, server = db_url(cfg, db)
     if server is not None:  # the embedded database may be brand new
         with psycopg.connect(url, autocommit=True) as conn:
             schema.upgrade(conn)
@@ -413,11 +382,11 @@ def trips(
     from hub import schema
     from hub.trips_view import trips_main
 
-    cfg = _config(config)
+    cfg = load_or_fail(config)
     tz = ZoneInfo(cfg.city.timezone)
     until = (end if end.tzinfo else end.replace(tzinfo=tz)) if end else datetime.now(tz)
     since = (start if start.tzinfo else start.replace(tzinfo=tz)) if start else None
-    url, server = _db_url(cfg, db)
+    url, server = db_url(cfg, db)
     try:
         if server is not None:  # the embedded database may be brand new
             with psycopg.connect(url, autocommit=True) as conn:
@@ -452,8 +421,8 @@ def broadcast(
 
     if (school is None) == (ward is None):
         fail("give exactly one of --school ID or --ward NAME")
-    cfg = _config(config)
-    url, server = _db_url(cfg, db)
+    cfg = load_or_fail(config)
+    url, server = db_url(cfg, db)
     with psycopg.connect(url, autocommit=True) as conn:
         schema.upgrade(conn)
     service = NotificationService(cfg.watch, url, timezone=cfg.city.timezone)
@@ -486,10 +455,10 @@ def report_drivers(
 
     from hub.report import report_main
 
-    cfg = _config(config)
+    cfg = load_or_fail(config)
     tz = ZoneInfo(cfg.city.timezone)
     start, end = (t if t.tzinfo else t.replace(tzinfo=tz) for t in (start, end))
-    url, server = _db_url(cfg, db)
+    url, server = db_url(cfg, db)
     try:
         code = report_main(db_url=url, start=start, end=end, out=out, timezone=cfg.city.timezone)
     except ValueError as exc:
@@ -510,7 +479,7 @@ def analyze(
     """Run the hub's detectors over a raw NMEA log: one JSON event per line, then a summary."""
     from citytrack.analyze import analyze_main
 
-    cfg = _config(config)
+    cfg = load_or_fail(config)
     try:
         with open(file, "rb") if file != "-" else nullcontext(sys.stdin.buffer) as stream:
             code = analyze_main(
@@ -518,159 +487,6 @@ def analyze(
             )
     except OSError as exc:
         fail(f"cannot read {file}: {exc}")
-    raise typer.Exit(code)
-
-
-@routes_app.command("solve")
-def routes_solve(
-    instance: Annotated[Path, typer.Argument(help="VRPLIB .vrp (CVRP) or Solomon .txt (VRPTW)")],
-    seconds: Annotated[float, typer.Option(help="solver time budget")] = 10.0,
-    seed: Annotated[int, typer.Option(help="solver seed")] = 1,
-) -> None:
-    """Solve a VRPLIB instance; prints the routes and the cost (CVRPLIB convention)."""
-    from analytics.routing.solve import solve_main
-
-    raise typer.Exit(solve_main(instance, seconds, sys.stdout, seed=seed))
-
-
-@routes_app.command("learn")
-def routes_learn(
-    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first day")],
-    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="last day")],
-    config: ConfigOpt = None,
-    db: DbOpt = None,
-) -> None:
-    """Learn stops, service and travel times from the stored fixes of these days."""
-    import psycopg
-
-    from hub import schema
-    from hub.route_stats import RouteStatsRepository, format_learn_summary
-    from hub.store import StoreError
-
-    cfg = _config(config)
-    url, server = _db_url(cfg, db)
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            schema.upgrade(conn)
-            summary = RouteStatsRepository(conn).learn(cfg, start.date(), end.date())
-    except (ValueError, StoreError) as exc:  # RouteDataError, RoutingError are ValueErrors
-        fail(str(exc))
-    finally:
-        if server is not None:
-            server.stop()  # type: ignore[attr-defined]
-    typer.echo(format_learn_summary(summary))
-
-
-@routes_app.command("import-emissions")
-def routes_import_emissions(
-    csv: Annotated[
-        Path | None, typer.Argument(help="point_id,weekday,kg (default routes.emissions_csv)")
-    ] = None,
-    config: ConfigOpt = None,
-    db: DbOpt = None,
-) -> None:
-    """Store the expected garbage per collection point and weekday; planning uses it."""
-    import psycopg
-
-    from hub import schema
-    from hub.route_stats import RouteStatsRepository
-    from hub.store import StoreError
-
-    cfg = _config(config)
-    path = csv or (Path(cfg.routes.emissions_csv) if cfg.routes.emissions_csv else None)
-    if path is None:
-        fail("give a CSV file: routes.emissions_csv is not set")
-    url, server = _db_url(cfg, db)
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            schema.upgrade(conn)
-            stored = RouteStatsRepository(conn).import_emissions(path, cfg)
-    except (ValueError, StoreError) as exc:
-        fail(str(exc))
-    finally:
-        if server is not None:
-            server.stop()  # type: ignore[attr-defined]
-    typer.echo(f"stored {stored} emission row(s) from {path}")
-
-
-def _routes_db(cfg: CitytrackConfig, db: str | None) -> tuple[str, object]:
-    """``_db_url``, with the schema created when the embedded database may be brand new."""
-    import psycopg
-
-    from hub import schema
-
-    url, server = _db_url(cfg, db)
-    if server is not None:
-        with psycopg.connect(url, autocommit=True) as conn:
-            schema.upgrade(conn)
-    return url, server
-
-
-DayOpt = Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
-SecondsOpt = Annotated[
-    float | None, typer.Option(help="solver time budget, s (default routes.plan_seconds)")
-]
-
-
-@routes_app.command("plan")
-def routes_plan(
-    day: DayOpt,
-    out: Annotated[Path | None, typer.Option(help="output directory (plans/<date>/)")] = None,
-    seconds: SecondsOpt = None,
-    seed: Annotated[int, typer.Option(help="solver seed")] = 1,
-    config: ConfigOpt = None,
-    db: DbOpt = None,
-) -> None:
-    """Plan a collection day: plan.json, plan.geojson and plan.html, and the saving."""
-    from hub.route_plan import plan_main
-
-    cfg = _config(config)
-    url, server = _routes_db(cfg, db)
-    try:
-        code = plan_main(
-            db_url=url,
-            cfg=cfg,
-            day=day.date(),
-            out_dir=out or Path("plans") / day.date().isoformat(),
-            seconds=cfg.routes.plan_seconds if seconds is None else seconds,
-            seed=seed,
-            out=sys.stdout,
-            err=sys.stderr,
-        )
-    finally:
-        if server is not None:
-            server.stop()  # type: ignore[attr-defined]
-    raise typer.Exit(code)
-
-
-@routes_app.command("compare")
-def routes_compare(
-    day: DayOpt,
-    plan: Annotated[Path | None, typer.Option(help="plan.json (default: plan now)")] = None,
-    seconds: SecondsOpt = None,
-    json_out: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
-    config: ConfigOpt = None,
-    db: DbOpt = None,
-) -> None:
-    """A day's plan against what the trucks drove: distance, working time, trucks."""
-    from hub.route_compare import compare_main
-
-    cfg = _config(config)
-    url, server = _routes_db(cfg, db)
-    try:
-        code = compare_main(
-            db_url=url,
-            cfg=cfg,
-            day=day.date(),
-            plan=plan,
-            seconds=cfg.routes.plan_seconds if seconds is None else seconds,
-            as_json=json_out,
-            out=sys.stdout,
-            err=sys.stderr,
-        )
-    finally:
-        if server is not None:
-            server.stop()  # type: ignore[attr-defined]
     raise typer.Exit(code)
 
 
