@@ -28,6 +28,15 @@ is the length clipped to ``GAIN_RANGE`` and shrunk towards 1 until the windows h
 The fit has converged when the windows hold enough change of speed (``sum w (x - mean)^2
 >= CAL_MIN_SXX`` over ``CAL_MIN_S`` seconds of windows) and the slope is plausible (length
 within ``SLOPE_NORM``, within ``MAX_SLOPE_TILT_DEG`` of the horizontal).
+
+The cab also rolls out of a turn, tilting gravity into the lateral reading (g x 0.6-1.4 deg
+per m/s^2 is 10-24 % more). The speed cannot see it, the course can: ``LateralFit`` fits
+the mean lateral reading over a window against the receiver's lateral acceleration over
+the same window (speed x rate of change of course), ``y = c + g * x`` by least squares
+with the same forgetting (the intercept takes the crossfall and the lateral bias). Its
+slope is the lateral gain, clipped to ``LAT_GAIN_RANGE`` and trusted gradually like the
+longitudinal one: ``1 + (clip(g) - 1) * spread / (spread + LAT_GAIN_SXX)``; straight
+driving gives no spread, turns do.
 """
 
 from __future__ import annotations
@@ -51,6 +60,12 @@ GAIN_RANGE = (0.95, 1.25)
 """Plausible gain of the longitudinal reading: sensor scale error, pitch of the cab."""
 GAIN_SXX = 20.0
 """Spread of window accelerations at which the fitted gain gets half its weight, (m/s^2)^2 s."""
+
+LAT_GAIN_RANGE = (0.95, 1.3)
+"""Plausible gain of the lateral reading: sensor scale error, roll of the cab."""
+LAT_GAIN_SXX = 5.0
+"""Spread of lateral accelerations at which the lateral gain gets half its weight,
+(m/s^2)^2 s."""
 
 Vec = tuple[float, float, float]
 
@@ -149,3 +164,45 @@ class MountingFit:
         trust = self.spread / (self.spread + GAIN_SXX)
         gain = 1.0 + (min(max(norm, GAIN_RANGE[0]), GAIN_RANGE[1]) - 1.0) * trust
         return Calibration(up, forward, cross(up, forward), offset, at_rest, norm, gain)
+
+
+class LateralFit:
+    """The running fit of the lateral reading against the receiver's lateral
+    acceleration; ``add`` windows, read ``gain``."""
+
+    def __init__(self) -> None:
+        self.w = self.sx = self.sxx = self.sy = self.sxy = 0.0  # forgotten sums
+        self.seconds = 0.0  # all the weight ever added, s
+
+    def add(self, x_mps2: float, y_mps2: float, weight_s: float) -> None:
+        """One window: the receiver's lateral acceleration ``x_mps2``, the mean lateral
+        reading ``y_mps2`` over it, weight (s)."""
+        k = math.exp(-weight_s / FORGET_S)
+        self.w = k * self.w + weight_s
+        self.sx = k * self.sx + weight_s * x_mps2
+        self.sxx = k * self.sxx + weight_s * x_mps2 * x_mps2
+        self.sy = k * self.sy + weight_s * y_mps2
+        self.sxy = k * self.sxy + weight_s * x_mps2 * y_mps2
+        self.seconds += weight_s
+
+    @property
+    def spread(self) -> float:
+        """Weighted sum of squared deviations of x from its mean, (m/s^2)^2 s."""
+        return self.sxx - self.sx * self.sx / self.w if self.w > 0 else 0.0
+
+    @property
+    def slope(self) -> float | None:
+        """Lateral reading per m/s^2 of lateral acceleration; None without spread."""
+        spread = self.spread
+        if spread <= 0.0:
+            return None
+        return (self.sxy - self.sx * self.sy / self.w) / spread
+
+    @property
+    def gain(self) -> float:
+        """The slope clipped to ``LAT_GAIN_RANGE``, shrunk towards 1 by the spread."""
+        slope = self.slope
+        if slope is None:
+            return 1.0
+        trust = self.spread / (self.spread + LAT_GAIN_SXX)
+        return 1.0 + (min(max(slope, LAT_GAIN_RANGE[0]), LAT_GAIN_RANGE[1]) - 1.0) * trust

@@ -3,8 +3,8 @@
 Pure: no clock (time is each sample's), no I/O, no numpy (it runs on the vehicle unit).
 One ``ImuHarshDetector`` per vehicle; feed it the accelerometer's samples (``feed``, POSIX
 seconds and m/s^2 on the sensor's own axes) and the GNSS receiver's speeds
-(``observe_speed``), each stream in time order, interleaved in any way: a speed is used
-once the samples have passed its time.
+(``observe_speed``, with the course when the fix has one), each stream in time order,
+interleaved in any way: a speed is used once the samples have passed its time.
 
 Calibration. Nothing is assumed about how the sensor sits: ``analytics.imu_calibration``
 learns its axes (gravity + bias, forward, left) from the receiver's speed, one window per
@@ -31,25 +31,33 @@ foot of a ramp, for a few seconds, up to its whole grade is still in ``long``.
 Detection. Per sample, ``d = reading - offset`` (gravity + bias, from the calibration);
 ``long = forward . d / gain - residual`` (+ accelerating; ``gain`` is the fitted slope's
 length: the cab's pitch makes the reading larger than the change of speed),
-``lat = left . d`` (+ to the left: a left turn). Each is the median over a centred
-``LOWPASS_S`` window: road vibration averages out, and a pothole, a joint or a hump,
-which jolts the sensor for less than half the window, is ignored instead of being spread
-over it. Per axis, filtered values at or beyond the vehicle class threshold form an episode
-(``harsh_braking_mps2`` decelerating, ``harsh_acceleration_mps2`` accelerating,
-``harsh_cornering_mps2`` either way, one direction per episode) that survives dips under
-the threshold shorter than ``LINGER_S``. It becomes one ``ImuHarshEvent`` when it ends,
-if it lasted ``min_duration_s``. Values count only while the vehicle moves: a speed
-observed less than ``SPEED_STALE_S`` ago, carried forward by integrating ``long``, must
-have been at least ``min_speed_mps`` within the last ``GATE_HOLD_S`` (as the GNSS
-detector's one-second window counts if either end is fast enough, so a harsh stop counts
-to the end; a crew loading a parked truck shakes it). Without a recent speed (a tunnel)
-values count. A gap of more than ``MAX_SAMPLE_GAP_S`` between samples closes the open
-episodes and restarts the filter; samples not after the previous one are dropped and
-counted.
+``lat = left . d / lateral_gain`` (+ to the left: a left turn; the cab's roll, see below).
+Each is the median over a centred ``LOWPASS_S`` window: road vibration averages out, and a
+pothole, a joint or a hump, which jolts the sensor for less than half the window, is ignored
+instead of being spread over it. Per axis, filtered values at or beyond the vehicle class
+threshold form an episode (``harsh_braking_mps2`` decelerating, ``harsh_acceleration_mps2``
+accelerating, ``harsh_cornering_mps2`` either way, one direction per episode) that survives
+dips under the threshold shorter than ``LINGER_S``. It becomes one ``ImuHarshEvent`` when it
+ends, if it lasted ``min_duration_s``. Values count only while the vehicle moves: a speed
+observed less than ``SPEED_STALE_S`` ago, carried forward by integrating ``long``, must have
+been at least ``min_speed_mps`` within the last ``GATE_HOLD_S`` (as the GNSS detector's
+one-second window counts if either end is fast enough, so a harsh stop counts to the end; a
+crew loading a parked truck shakes it). Without a recent speed (a tunnel) values count. A
+gap of more than ``MAX_SAMPLE_GAP_S`` between samples closes the open episodes and restarts
+the filter; samples not after the previous one are dropped and counted.
 
-The cab's roll makes ``lat`` read larger than the true lateral acceleration too (about
-10-25 % on a loaded truck), but the receiver's speed says nothing about it, so it is not
-corrected: an IMU cornering event can come from a turn a little under the threshold.
+Roll. The cab's roll makes ``lat`` read larger than the true lateral acceleration too (about
+10-25 % on a loaded truck). The receiver's course measures it: for every speed window whose
+two ends have a course and a speed of at least ``COURSE_MIN_MPS`` (below walking pace the
+course is noise) and in which the sensor was not jolted, the receiver's lateral acceleration
+is the mean speed times the change of course (wrapped across 359 -> 0) over the window's
+time, + to the left; ``analytics.imu_calibration.LateralFit`` fits the lateral reading over
+the window against it (windows beyond ``LAT_MAX_MPS2``, or whose reading disagrees with it
+by more than roll can explain, ``LAT_AGREE_MPS2`` and ``LAT_AGREE_SHARE``, are glitches and
+skipped), and ``lat`` is divided by the gain it gives, which stays 1 until turns have been
+seen and reaches the fitted slope gradually. Without courses (an old receiver, a caller that
+feeds speeds only) nothing is corrected: an IMU cornering event can then come from a turn a
+little under the threshold.
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
 from analytics.events import HARSH_ACCELERATION, HARSH_BRAKING, HARSH_CORNERING
-from analytics.imu_calibration import Calibration, MountingFit, Vec, axpy, dot
+from analytics.imu_calibration import Calibration, LateralFit, MountingFit, Vec, axpy, dot
 from citytrack.config import VehicleClass
 
 REFERENCE_MIN_S = 0.95
@@ -98,6 +106,15 @@ RESIDUAL_HOLD_S = 5.0
 """The correction is held this long after the last steady window, s."""
 RESIDUAL_FADE_S = 20.0
 """then fades out with this time constant, s."""
+COURSE_MIN_MPS = 1.5
+"""A course counts only with a speed of at least this (walking pace), m/s."""
+LAT_MAX_MPS2 = 6.0
+"""A receiver lateral acceleration beyond this is a course glitch, m/s^2."""
+LAT_AGREE_MPS2 = 0.3
+LAT_AGREE_SHARE = 0.4
+"""A window whose lateral reading differs from the receiver's lateral acceleration ``x``
+by more than ``LAT_AGREE_MPS2 + LAT_AGREE_SHARE * |x|`` is a course glitch (multipath, a
+slow course) or a jolt, not roll, and is skipped (m/s^2; share of |x|)."""
 DURATION_EPS_S = 1e-3
 
 Direction = Literal["left", "right"]
@@ -148,6 +165,7 @@ class ImuCounters:
     speeds: int = 0
     speed_windows: int = 0  # windows used by the calibration fit
     grade_windows: int = 0  # steady windows that measured the grade residual
+    course_windows: int = 0  # windows that measured the lateral gain
     events: int = 0
     calibrated: int = 0  # 1 once calibration has converged (a gauge)
 
@@ -251,8 +269,11 @@ class ImuHarshDetector:
         self.calibration: Calibration | None = None
         self._fit = MountingFit()
         self._points: list[_Point] = []
-        self._pending: deque[tuple[float, float | None]] = deque()
-        self._speeds: list[tuple[float, float]] = []  # (t_s, speed) of the current windows
+        self._pending: deque[tuple[float, float | None, float | None]] = deque()
+        self._speeds: list[tuple[float, float, float | None]] = []  # t_s, speed, course
+        self._lat_fit = LateralFit()
+        self.lateral_gain = 1.0
+        """What ``lat`` is divided by (the cab's roll, learnt from the course)."""
         self._last_speed: tuple[float, float, float] | None = None  # t_s, m/s, integral then
         self._fast_t_s = -math.inf  # when the speed was last at least min_speed_mps
         self._long_median = _MovingMedian(LOWPASS_S)
@@ -282,10 +303,13 @@ class ImuHarshDetector:
         """What is taken off ``long`` now (grade + bias error along forward), m/s^2."""
         return self._residual(self._points[-1].t_s) if self._points else 0.0
 
-    def observe_speed(self, t_s: float, speed_mps: float | None) -> None:
-        """A receiver speed (m/s; None: the fix had none) at POSIX time ``t_s`` (s)."""
+    def observe_speed(
+        self, t_s: float, speed_mps: float | None, course_deg: float | None = None
+    ) -> None:
+        """A receiver speed (m/s; None: the fix had none) at POSIX time ``t_s`` (s), and
+        its course over ground (degrees clockwise from north; None: none)."""
         self.counters.speeds += 1
-        self._pending.append((t_s, speed_mps))
+        self._pending.append((t_s, speed_mps, course_deg))
         if self._points and t_s <= self._points[-1].t_s:
             self._apply_speeds(self._points[-1].t_s)
 
@@ -311,7 +335,7 @@ class ImuHarshDetector:
         if cal is not None:
             d = axpy(-1.0, cal.offset_mps2, reading)
             long = dot(cal.forward, d) / cal.gain - self._residual(sample.t_s)
-            lat = dot(cal.left, d)
+            lat = dot(cal.left, d) / self.lateral_gain
             if abs(dot(cal.up, d)) > JOLT_MPS2:
                 self._jolt_t_s = sample.t_s
         else:
@@ -355,7 +379,7 @@ class ImuHarshDetector:
         ):
             self._use_speed(*self._pending.popleft())
 
-    def _use_speed(self, t_s: float, speed: float | None) -> None:
+    def _use_speed(self, t_s: float, speed: float | None, course: float | None) -> None:
         if self._speeds and t_s <= self._speeds[-1][0]:
             return  # a duplicate or late speed
         if speed is None or (self._speeds and t_s - self._speeds[-1][0] > SPEED_GAP_S):
@@ -365,12 +389,12 @@ class ImuHarshDetector:
         here = self._point_at(t_s)
         self._last_speed = (t_s, speed, here.integral_mps if here else 0.0)
         prev_t = self._speeds[-1][0] if self._speeds else None
-        self._speeds.append((t_s, speed))
+        self._speeds.append((t_s, speed, course))
         j = bisect_right(self._speeds, t_s - REFERENCE_MIN_S, key=lambda s: s[0]) - 1
         if j < 0:
             return
         del self._speeds[:j]
-        t_j, v_j = self._speeds[0]
+        t_j, v_j, c_j = self._speeds[0]
         mean = self._mean_reading(t_j, t_s)
         if mean is None or prev_t is None:
             return
@@ -383,6 +407,9 @@ class ImuHarshDetector:
             self.calibration = calibration
             self.counters.calibrated = 1
         self._measure_grade(t_j, t_s, x, mean)
+        if c_j is not None and course is not None and min(v_j, speed) >= COURSE_MIN_MPS:
+            turn = math.radians((course - c_j + 180.0) % 360.0 - 180.0)
+            self._measure_roll(t_j, t_s, -0.5 * (v_j + speed) * turn / (t_s - t_j), mean, weight)
 
     def _measure_grade(self, t0_s: float, t_s: float, x_mps2: float, mean: Vec) -> None:
         """The residual of a steady, unjolted window (``t0_s``, ``t_s``]: what the forward
@@ -395,6 +422,21 @@ class ImuHarshDetector:
         self._residuals.add(t_s, max(-RESIDUAL_MAX_MPS2, min(RESIDUAL_MAX_MPS2, r)))
         self._residual_t_s = t_s
         self.counters.grade_windows += 1
+
+    def _measure_roll(
+        self, t0_s: float, t_s: float, lat_mps2: float, mean: Vec, weight_s: float
+    ) -> None:
+        """The lateral reading over an unjolted window (``t0_s``, ``t_s``] against the
+        receiver's lateral acceleration ``lat_mps2``; see the module docstring."""
+        cal = self.calibration
+        if cal is None or abs(lat_mps2) > LAT_MAX_MPS2 or self._jolt_t_s > t0_s:
+            return
+        reading = dot(cal.left, axpy(-1.0, cal.offset_mps2, mean))
+        if abs(reading - lat_mps2) > LAT_AGREE_MPS2 + LAT_AGREE_SHARE * abs(lat_mps2):
+            return
+        self._lat_fit.add(lat_mps2, reading, weight_s)
+        self.lateral_gain = self._lat_fit.gain
+        self.counters.course_windows += 1
 
     def _residual(self, t_s: float) -> float:
         """The grade correction at ``t_s``: held, then fading out without new windows."""

@@ -14,8 +14,8 @@ stop-and-go work. Baseline, same run: the same detectors fed position-derived sp
 Edge path (``bench/edge_imu.py``): every truck also carries an accelerometer at 50 Hz,
 mounted any way round, on a cab that pitches and rolls, over a road with grades, crossfall,
 potholes, humps and bridge joints, with a bias that drifts with temperature
-(``firmware_sim.imu``); the agent's ``ImuHarshDetector`` (fed the decoded fixes' speeds)
-is scored per harsh kind the same way, its false events and misses traced to their causes,
+(``firmware_sim.imu``); the agent's ``ImuHarshDetector`` (fed the decoded fixes' speeds and
+courses) is scored per harsh kind the same way, its false events and misses traced to their causes,
 and the hub's reconciliation of its events with the GNSS alerts is checked by counting the
 alerts left on each labelled harsh episode. The fleet's drivers are calm or clearly harsh;
 ``edge_imu.sweep`` adds single manoeuvres just under and just over each class threshold.

@@ -5,8 +5,8 @@ Every truck of the fleet also carries an accelerometer (``firmware_sim.imu``) at
 temperature, on a cab drawn per truck (pitch and roll under acceleration), over a road
 drawn per route (grade, crossfall, humps and bridge joints) with potholes and vibration
 that grows with speed. Its samples go through the vehicle agent's ``ImuHarshDetector``,
-fed the speeds of the fixes the agent decoded (the receiver's, impairments included), and
-each event becomes the alert the hub would raise for it alone
+fed the speeds and courses of the fixes the agent decoded (the receiver's, impairments
+included), and each event becomes the alert the hub would raise for it alone
 (``analytics.reconcile.edge_alert``). Then the hub's reconciliation merges the GNSS alerts
 and the edge events of each truck, in the order they end, and each labelled harsh episode
 counts the alerts left on it.
@@ -14,9 +14,9 @@ counts the alerts left on it.
 The fleet's drivers are either calm (at most 1.5 m/s^2) or harsh (0.6 m/s^2 or more over
 the threshold), which leaves room for a sensor's errors. ``sweep`` closes that gap: single
 manoeuvres at ``SWEEP_SHARES`` of the class threshold (firm but legal below 1, harsh
-above), each after a few stop-and-go cycles (``WARM_UP``), on a random road, cab and
-mounting at a random place on the road, with 1 Hz receiver speeds; it counts the
-manoeuvres that raised an event of their kind.
+above), each after a few stop-and-go cycles with calm turns (``WARM_UP``), on a random
+road, cab and mounting at a random place on the road, with 1 Hz receiver speeds and
+courses; it counts the manoeuvres that raised an event of their kind.
 """
 
 from __future__ import annotations
@@ -42,8 +42,22 @@ SWEEP_SHARES = (0.7, 0.8, 0.9, 1.1, 1.2, 1.3)
 SWEEP_TRIALS = 20  # per class, kind and share (the benchmark size)
 SWEEP_ROAD_M = 5000.0
 Segment = tuple[float, float, float]  # duration s, acceleration m/s^2, yaw rate deg/s
-WARM_UP: list[Segment] = [(2.0, 0.0, 0.0), (9.0, 1.0, 0.0), (6.0, 0.0, 0.0), (7.0, -1.3, 0.0)] * 3
-WARM_UP += [(2.0, 0.0, 0.0), (9.0, 1.0, 0.0), (6.0, 0.0, 0.0)]  # ends cruising at 9 m/s
+CALM_TURN_DPS = 8.0  # at 9 m/s: 1.26 m/s^2, a calm turn
+WARM_UP: list[Segment] = [
+    *(
+        seg
+        for sign in (1.0, -1.0, 1.0)
+        for seg in [
+            (2.0, 0.0, 0.0),
+            (9.0, 1.0, 0.0),
+            (6.0, 0.0, sign * CALM_TURN_DPS),
+            (7.0, -1.3, 0.0),
+        ]
+    ),
+    (2.0, 0.0, 0.0),
+    (9.0, 1.0, 0.0),
+    (6.0, 0.0, 0.0),
+]  # stop-and-go with a calm turn at each cruise (left, right, left); ends at 9 m/s
 
 
 @dataclass
@@ -76,7 +90,8 @@ def detect(log: ImuLog, fixes: Sequence[Fix], vclass: VehicleClass, device_id: s
     k, calibrated_at = 0, None
     for ts, (ax, ay, az) in zip(t.tolist(), accel.tolist(), strict=True):
         while k < len(fixes) and fixes[k].fix_time.timestamp() <= ts:
-            detector.observe_speed(fixes[k].fix_time.timestamp(), fixes[k].speed_mps)
+            fix = fixes[k]
+            detector.observe_speed(fix.fix_time.timestamp(), fix.speed_mps, fix.course_deg)
             k += 1
         events += detector.feed(ImuSample(ts, ax, ay, az))
         if calibrated_at is None and detector.calibrated:
@@ -189,10 +204,17 @@ def _trial(
     accel = model.sense(t, v, course, dist + rng.uniform(0.0, SWEEP_ROAD_M))
     every = round(IMU_HZ)  # a 1 Hz receiver
     speeds = np.clip(v[::every] + rng.normal(0.0, 0.05, v[::every].size), 0.0, None)
+    course_err = np.degrees(rng.normal(0.0, 0.05, speeds.size) / np.maximum(v[::every], 0.3))
+    courses = [
+        None if s < 0.3 else float((c + e) % 360.0)
+        for s, c, e in zip(
+            speeds.tolist(), course[::every].tolist(), course_err.tolist(), strict=True
+        )
+    ]
     detector, events, k = ImuHarshDetector(vclass), list[ImuHarshEvent](), 0
     for ts, (ax, ay, az) in zip(t.tolist(), accel.tolist(), strict=True):
         while k < speeds.size and t[k * every] <= ts:
-            detector.observe_speed(float(t[k * every]), float(speeds[k]))
+            detector.observe_speed(float(t[k * every]), float(speeds[k]), courses[k])
             k += 1
         events += detector.feed(ImuSample(ts, ax, ay, az))
     return events + detector.flush()

@@ -207,7 +207,9 @@ class VehicleAgent:
         if self.imu_detector is not None:
             with self._detector_lock:
                 for epoch in epochs:
-                    self.imu_detector.observe_speed(epoch.fix_time.timestamp(), epoch.speed_mps)
+                    self.imu_detector.observe_speed(
+                        epoch.fix_time.timestamp(), epoch.speed_mps, epoch.course_deg
+                    )
 
     def _detect(self, samples: list[ImuSample]) -> None:
         if not samples or self.imu_detector is None:
