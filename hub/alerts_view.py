@@ -10,12 +10,13 @@ mode prints one ``StoredAlert`` per line, the same objects as ``GET /api/alerts`
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -101,7 +102,7 @@ def alerts_main(
     """
     # piped output (files, pagers, tests) is not squeezed into 80 columns
     console = console or Console(width=None if sys.stdout.isatty() else 200)
-    tz = _zone(timezone)
+    tz = zone(timezone)
     try:
         with psycopg.connect(db_url, autocommit=True) as conn:
             alerts = AlertRepository(conn).query(
@@ -109,26 +110,38 @@ def alerts_main(
             )
             vehicles, drivers = ({}, {}) if as_json else DeviceRepository(conn).names()
     except psycopg.OperationalError as exc:  # the connect itself
-        return _fail(console, StoreUnavailableError("connect", str(exc).strip()))
+        return fail(console, "alerts", StoreUnavailableError("connect", str(exc).strip()))
     except StoreError as exc:
-        return _fail(console, exc)
-    if as_json:
-        for alert in alerts:
-            console.out(alert.model_dump_json(), highlight=False)
-    elif not alerts:
-        console.print("No alerts match.")
-    else:
-        console.print(render_table(alerts, vehicles, drivers, tz))
+        return fail(console, "alerts", exc)
+    show(console, alerts, as_json, "alerts", lambda: render_table(alerts, vehicles, drivers, tz))
     return 0
 
 
-def _zone(name: str) -> ZoneInfo:
+def show(
+    console: Console,
+    records: Sequence[BaseModel],
+    as_json: bool,
+    what: str,
+    table: Callable[[], Table],
+) -> None:
+    """Print ``records`` as JSON lines, or ``table()``, or that none of ``what`` match."""
+    if as_json:
+        for record in records:
+            console.out(record.model_dump_json(), highlight=False)
+    elif not records:
+        console.print(f"No {what} match.")
+    else:
+        console.print(table())
+
+
+def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {name!r}") from exc
 
 
-def _fail(console: Console, exc: StoreError) -> int:
-    console.print(f"[red]cannot read alerts:[/red] {exc}", highlight=False)
+def fail(console: Console, what: str, exc: StoreError) -> int:
+    """Print why ``what`` could not be read; the exit code."""
+    console.print(f"[red]cannot read {what}:[/red] {exc}", highlight=False)
     return 1

@@ -13,12 +13,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from hub.alerts_view import fail, show, zone
 from hub.store import DeviceRepository, StoreError, StoreUnavailableError
 from hub.trips_store import StoredTrip, TripRepository
 
@@ -77,7 +78,7 @@ def trips_main(
         ValueError: naive times, ``end <= start`` or an unknown ``timezone``.
     """
     console = console or Console(width=None if sys.stdout.isatty() else 220)
-    tz = _zone(timezone)
+    tz = zone(timezone)
     if start.utcoffset() is None or end.utcoffset() is None or end <= start:
         raise ValueError(f"need timezone-aware start < end, got {start!r}, {end!r}")
     try:
@@ -85,26 +86,8 @@ def trips_main(
             trips = TripRepository(conn).trips(start, end, device_id=vehicle, driver_id=driver)
             vehicles, drivers = ({}, {}) if as_json else DeviceRepository(conn).names()
     except psycopg.OperationalError as exc:  # the connect itself
-        return _fail(console, StoreUnavailableError("connect", str(exc).strip()))
+        return fail(console, "trips", StoreUnavailableError("connect", str(exc).strip()))
     except StoreError as exc:
-        return _fail(console, exc)
-    if as_json:
-        for trip in trips:
-            console.out(trip.model_dump_json(), highlight=False)
-    elif not trips:
-        console.print("No trips match.")
-    else:
-        console.print(render_table(trips, vehicles, drivers, tz))
+        return fail(console, "trips", exc)
+    show(console, trips, as_json, "trips", lambda: render_table(trips, vehicles, drivers, tz))
     return 0
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r}") from exc
-
-
-def _fail(console: Console, exc: StoreError) -> int:
-    console.print(f"[red]cannot read trips:[/red] {exc}", highlight=False)
-    return 1
