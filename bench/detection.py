@@ -14,10 +14,11 @@ stop-and-go work. Baseline, same run: the same detectors fed position-derived sp
 Edge path (``bench/edge_imu.py``): every truck also carries an accelerometer at 50 Hz,
 mounted any way round, on a cab that pitches and rolls, over a road with grades, crossfall,
 potholes, humps and bridge joints, with a bias that drifts with temperature
-(``firmware_sim.imu``); the agent's ``ImuHarshDetector`` (fed the decoded fixes' speeds and
-courses) is scored per harsh kind the same way, its false events and misses traced to their causes,
-and the hub's reconciliation of its events with the GNSS alerts is checked by counting the
-alerts left on each labelled harsh episode. The fleet's drivers are calm or clearly harsh;
+(``firmware_sim.accelerometer``); the agent's ``ImuHarshDetector`` (fed the decoded fixes'
+speeds and courses) is scored per harsh kind the same way, its false events and misses
+traced to their causes, and the hub's reconciliation of its events with the GNSS alerts is
+checked by counting the alerts left on each labelled harsh episode. The fleet's drivers are
+calm or clearly harsh;
 ``edge_imu.sweep`` adds single manoeuvres just under and just over each class threshold.
 
 ``--json`` writes ``harsh_braking_f1_1hz``, ``harsh_acceleration_f1_1hz``,
@@ -55,15 +56,16 @@ from typing import Any
 
 import edge_imu  # bench/edge_imu.py, beside this script
 
-from analytics.detectors import VehicleDetectors
-from analytics.episodes import EPISODE_ALERT_KIND, EpisodeLabel, match_episodes
-from analytics.events import to_alert
-from analytics.zones import ZoneIndex
+from analytics.driving.detectors import VehicleDetectors
+from analytics.driving.findings import to_alert
+from analytics.driving.zones import ZoneIndex
 from citytrack.config import CitytrackConfig, load_config
 from citytrack.wire import Alert, Fix
 from edge_agent.nmea import NmeaFixDecoder
+from evaluation.episodes import match_episodes
 from firmware_sim import scenarios
-from firmware_sim.imu import ImuSimulator
+from firmware_sim.accelerometer import ImuSimulator
+from firmware_sim.labels import EPISODE_ALERT_KIND, EpisodeLabel
 from firmware_sim.scenarios import CLEAN, STRETCH_KINDS, TruckPlan, TruckScenario, plan_fleet
 from firmware_sim.work_scripts import COLLECTION_WORK
 

@@ -1,13 +1,13 @@
 """The edge accelerometer path of the detection benchmark (used by ``bench/detection.py``).
 
-Every truck of the fleet also carries an accelerometer (``firmware_sim.imu``) at
+Every truck of the fleet also carries an accelerometer (``firmware_sim.accelerometer``) at
 ``IMU_HZ``, mounted at a random yaw, pitch and roll with a random bias that drifts with
 temperature, on a cab drawn per truck (pitch and roll under acceleration), over a road
 drawn per route (grade, crossfall, humps and bridge joints) with potholes and vibration
 that grows with speed. Its samples go through the vehicle agent's ``ImuHarshDetector``,
 fed the speeds and courses of the fixes the agent decoded (the receiver's, impairments
 included), and each event becomes the alert the hub would raise for it alone
-(``analytics.reconcile.edge_alert``). Then the hub's reconciliation merges the GNSS alerts
+(``analytics.driving.reconcile.edge_alert``). Then the hub's reconciliation merges the GNSS alerts
 and the edge events of each truck, in the order they end, and each labelled harsh episode
 counts the alerts left on it.
 
@@ -28,16 +28,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analytics.episodes import EpisodeLabel
-from analytics.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
-from analytics.reconcile import Finding, edge_alert, reconcile, sources_of
+from analytics.device.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
+from analytics.driving.reconcile import Finding, edge_alert, reconcile, sources_of
 from citytrack.config import VehicleClass
 from citytrack.wire import Alert, DrivingEvent, Fix
-from firmware_sim.imu import Body, GradeProfile, ImuModel, Mounting, Road
+from firmware_sim.accelerometer import Body, GradeProfile, ImuModel, Mounting, Road
+from firmware_sim.labels import EpisodeLabel
 
 IMU_HZ = 50.0
 HARSH = ("harsh_braking", "harsh_acceleration", "harsh_cornering")
-MATCH_SLACK_S = 5.0  # as analytics.episodes.match_episodes
+MATCH_SLACK_S = 5.0  # as evaluation.episodes.match_episodes
 SWEEP_SHARES = (0.7, 0.8, 0.9, 1.1, 1.2, 1.3)
 SWEEP_TRIALS = 20  # per class, kind and share (the benchmark size)
 SWEEP_ROAD_M = 5000.0

@@ -25,13 +25,13 @@ from typing import Any
 
 import psutil
 
+from app.services import MosquittoBroker, SystemPostgres
 from citytrack import wire
 from citytrack.config import load_config
 from citytrack.mqtt import BrokerAddress, make_client
-from citytrack.services import MosquittoBroker, SystemPostgres
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import OutboxPublisher
-from hub.ingest import HubService
+from hub.ingest.service import HubService
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -28,15 +28,15 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from analytics.passage_score import PassageKey, score_passages
+from app.demo.sinks import NotificationSinks, route_to_sinks
+from app.demo.watch import WatchRig
+from app.services import MosquittoBroker, SystemPostgres
 from citytrack.config import load_config
-from citytrack.demo_sinks import NotificationSinks, route_to_sinks
-from citytrack.demo_watch import WatchRig
 from citytrack.mqtt import BrokerAddress
-from citytrack.services import MosquittoBroker, SystemPostgres
 from edge_agent.outbox import Outbox
+from evaluation.passages import PassageKey, score_passages
 from firmware_sim.watch_city import synthetic_city
-from hub.ingest import HubService
+from hub.ingest.service import HubService
 
 ROOT = Path(__file__).resolve().parent.parent
 MORNING = timedelta(minutes=70)  # 07:20 - 08:30 local

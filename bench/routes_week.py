@@ -3,7 +3,7 @@ traces, and a second week driving those plans, on the demo city (``config/osaka.
 
     .venv/bin/python bench/routes_week.py [--seconds 10] [--seed 1] [--days 7] [--json PATH]
 
-A private PostgreSQL 15 holds the fixes; ``citytrack.route_trial`` runs the trial (see its
+A private PostgreSQL 15 holds the fixes; ``evaluation.route_trial`` runs the trial (see its
 doc). Prints per weekday: today's courses and the plan, as the planning model predicts
 them and as the simulated trucks drove them (from the stored fixes), how far the driven
 working time is from the model's and how long the trucks stood waiting for windows; then
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import psycopg
 
+from app.services import SystemPostgres
 from citytrack.config import load_config
-from citytrack.route_trial import Figures, TrialResult, run_trial
-from citytrack.services import SystemPostgres
-from hub import schema
+from evaluation.route_trial import Figures, TrialResult, run_trial
+from hub.storage import schema
 
 START = date(2026, 11, 2)  # a Monday
 

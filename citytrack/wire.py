@@ -60,6 +60,21 @@ class Kind(StrEnum):
     EVENT = "event"
 
 
+class EventKind(StrEnum):
+    """What a driving alert is about: the one list of kinds, at the hub and on the vehicles."""
+
+    HARSH_BRAKING = "harsh_braking"
+    HARSH_ACCELERATION = "harsh_acceleration"
+    HARSH_CORNERING = "harsh_cornering"
+    SPEEDING = "speeding"
+
+
+# the kinds a vehicle's accelerometer can detect at the edge
+HARSH_KINDS = frozenset(
+    {EventKind.HARSH_BRAKING, EventKind.HARSH_ACCELERATION, EventKind.HARSH_CORNERING}
+)
+
+
 class BeaconKind(StrEnum):
     """Advertisement formats a station understands.
 
@@ -191,14 +206,12 @@ class DrivingEvent(_Message):
     """A harsh driving event the vehicle detected at the edge, one per episode.
 
     The hub reconciles it with its own GNSS-based detection: an event and an alert of the
-    same device and kind whose times overlap are one alert (``analytics.reconcile``).
+    same device and kind whose times overlap are one alert (``analytics.driving.reconcile``).
     """
 
     kind: Literal["event"] = "event"
     seq: int = Field(ge=1, description="per-device sequence number, never goes backwards")
-    event_kind: Literal["harsh_braking", "harsh_acceleration", "harsh_cornering"] = Field(
-        description="what happened"
-    )
+    event_kind: EventKind = Field(description="what happened: a harsh kind, never speeding")
     start_time: AwareDatetime = Field(description="first moment beyond the threshold, UTC")
     end_time: AwareDatetime = Field(description="last moment beyond the threshold, UTC")
     peak_mps2: float = Field(ge=0, description="peak filtered |acceleration| of the episode")
@@ -213,6 +226,8 @@ class DrivingEvent(_Message):
 
     @model_validator(mode="after")
     def _times_in_order(self) -> DrivingEvent:
+        if self.event_kind not in HARSH_KINDS:
+            raise ValueError(f"an edge event is harsh, not {self.event_kind.value!r}")
         if self.end_time < self.start_time:
             raise ValueError("need start_time <= end_time")
         return self
@@ -225,7 +240,7 @@ class Alert(BaseModel):
 
     device_id: DeviceId
     driver_id: str | None = None
-    kind: str = Field(description="harsh_braking | harsh_acceleration | speeding")
+    kind: EventKind = Field(description="what the alert is about")
     severity: Literal["low", "medium", "high"]
     start_time: AwareDatetime
     end_time: AwareDatetime

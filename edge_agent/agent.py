@@ -22,12 +22,12 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from analytics.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
+from analytics.device.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
 from citytrack import wire
 from citytrack.mqtt import BrokerAddress
-from edge_agent.imu import ImuDecoder, ImuSource
 from edge_agent.nmea import Epoch, NmeaFixDecoder
 from edge_agent.outbox import Outbox
+from edge_agent.pctim import ImuDecoder, ImuSource
 from edge_agent.publisher import OutboxPublisher
 from edge_agent.sources import GnssSource, SourceError
 

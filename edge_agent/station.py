@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from analytics.passages import (
+from analytics.device.passages import (
     Advertisement,
     BeaconKey,
     LatLon,
@@ -48,8 +48,8 @@ from citytrack.ble.frames import (
     decode_fields,
 )
 from citytrack.config import ConfigError, load_config
+from citytrack.config.watch import PassageDetectorConfig
 from citytrack.mqtt import BrokerAddress
-from citytrack.watch_config import PassageDetectorConfig
 from edge_agent.ble_sources import BleakSource, BleRecord, BleSource
 from edge_agent.nmea import NmeaFixDecoder
 from edge_agent.outbox import Outbox

@@ -46,7 +46,7 @@ from citytrack.ble.frames import (
     encode_eddystone,
     encode_ibeacon,
 )
-from citytrack.watch_config import Tag, WatchConfig
+from citytrack.config.watch import Tag, WatchConfig
 from firmware_sim.school_morning import GroundTruth, MorningPlan, Trip, TruePassage, plan_morning
 from firmware_sim.tag_radio import Heard, RadioModel, eid_per_time, hear_trip
 from firmware_sim.walks import WalkModel

@@ -9,7 +9,7 @@ Modes:
   written unpaced, as fast as possible, covering ``duration_s`` seconds of simulated time
   (a test or benchmark input); without it, at real-time pace until SIGINT/SIGTERM.
 
-With ``imu_rate_hz`` the truck also carries an accelerometer (``firmware_sim.imu``, its
+With ``imu_rate_hz`` the truck also carries an accelerometer (``firmware_sim.accelerometer``, its
 ``$PCTIM`` line protocol): in pty mode on a second pty, printed as ``IMU <slave path>`` on the
 second line (``imu_out``, when given, gets a copy), otherwise into ``imu_out``. The samples
 of each epoch's interval are written right after that epoch's NMEA. An accelerometer feels
@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from citytrack.config import load_config
+from firmware_sim.accelerometer import MAX_RATE_HZ as IMU_MAX_HZ
+from firmware_sim.accelerometer import MIN_RATE_HZ as IMU_MIN_HZ
+from firmware_sim.accelerometer import ImuSimulator, format_samples
 from firmware_sim.corners import RoundedRoute
 from firmware_sim.gps import TruckSimulator
-from firmware_sim.imu import MAX_RATE_HZ as IMU_MAX_HZ
-from firmware_sim.imu import MIN_RATE_HZ as IMU_MIN_HZ
-from firmware_sim.imu import ImuSimulator, format_samples
 from firmware_sim.nmea_out import TALKERS
 from firmware_sim.receiver import LabelWriter, PtyGpsReceiver, epochs_in, iter_nmea, run_paced
 from firmware_sim.scripts import ScenarioError

@@ -29,8 +29,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from analytics.roads import PositionLimit
-from analytics.zones import Limit, ZoneIndex
+from analytics.driving.roads import PositionLimit
+from analytics.driving.zones import Limit, ZoneIndex
 from firmware_sim.corners import CornerAhead, CornerSpan, PathGeometry
 from firmware_sim.route import Route
 
@@ -67,7 +67,7 @@ class RoadProfile:
 
     def __init__(self, route: Route, limits: ZoneIndex | PositionLimit) -> None:
         """``limits``: the city's zones, or a lookup by position and course that also
-        knows its roads (``analytics.roads.position_limits``, the hub's own rule)."""
+        knows its roads (``analytics.driving.roads.position_limits``, the hub's own rule)."""
         n = max(1, math.ceil(route.length_m / SAMPLE_M))
         self.length_m = route.length_m
         self._ds = route.length_m / n

@@ -34,12 +34,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from analytics.episodes import EpisodeLabel
-from analytics.roads import position_limits
-from analytics.zones import ZoneIndex
+from analytics.driving.roads import position_limits
+from analytics.driving.zones import ZoneIndex
 from citytrack.config import CityConfig, SimConfig, Truck
 from firmware_sim.corners import PathGeometry
 from firmware_sim.driving import Driver, DriveStep, EpisodeRecord, RoadProfile
+from firmware_sim.labels import EpisodeLabel
 from firmware_sim.route import EARTH_RADIUS_M, Route
 from firmware_sim.scripts import make_scripts
 from firmware_sim.sky import SkyFix, SkyModel

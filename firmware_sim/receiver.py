@@ -31,8 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from analytics.episodes import EpisodeLabel
 from firmware_sim.gps import TruckSimulator, TruthEpoch
+from firmware_sim.labels import EpisodeLabel
 from firmware_sim.nmea_out import TALKERS, format_epoch
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ truck turns along arcs (``firmware_sim.corners``), so a corner takes seconds.
 
 ``TruckScenario`` plays one plan: its ``epochs`` are NMEA bytes rendered by
 ``firmware_sim.nmea_out`` (what ``receiver.iter_nmea`` writes), then ``labels`` (episodes,
-``analytics.episodes.EpisodeLabel``), ``stretches`` (``Stretch``: clean, stop-and-go and
+``evaluation.episodes.EpisodeLabel``), ``stretches`` (``Stretch``: clean, stop-and-go and
 parked driving with the distance truly driven) and ``impairments``. A block waits for its
 situation (a corner ahead, a school zone ahead, a long straight), and episodes never start
 during a jump or a tunnel. Deterministic: the same plan gives the same bytes and labels.
@@ -35,12 +35,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from analytics.episodes import EpisodeLabel
 from citytrack.config import CitytrackConfig, Truck
 from firmware_sim.corners import RoundedRoute
 from firmware_sim.driving import DriveView, EpisodeScript
 from firmware_sim.gps import TruckSimulator, TruthEpoch
 from firmware_sim.impairments import ImpairmentConfig, ImpairmentRecord, ReceiverImpairments
+from firmware_sim.labels import EpisodeLabel
 from firmware_sim.nmea_out import format_epoch
 from firmware_sim.scripts import HARSH_BRAKE_MIN_SPEED_MPS, SCRIPTS, ScriptContext
 from firmware_sim.work_scripts import COLLECTION_WORK, PARKED, ParkScript, StopAndGoScript

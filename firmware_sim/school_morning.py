@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from citytrack.watch_config import Child, Station, WatchConfig
+from citytrack.config.watch import Child, Station, WatchConfig
 from firmware_sim.walks import (
     LocalFrame,
     SchoolLayout,

@@ -25,7 +25,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from citytrack.watch_config import School, Station, WatchConfig
+from citytrack.config.watch import School, Station, WatchConfig
 from firmware_sim.route import EARTH_RADIUS_M
 
 BUILDING_OFFSET_M = 30.0  # from the gate into the school grounds, where the child goes indoors

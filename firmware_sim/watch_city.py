@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from citytrack.watch_config import (
+from citytrack.config.watch import (
     Channel,
     Child,
     Guardian,

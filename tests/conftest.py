@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from citytrack.services import MosquittoBroker, SystemPostgres
+from app.services import MosquittoBroker, SystemPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"

@@ -1,7 +1,8 @@
 """Synthetic accelerometer drives for the edge detector tests.
 
 A drive is ``gnss_tracks.motion`` segments ``(duration_s, accel_mps2, yaw_dps)``: the true
-motion is sampled at the IMU rate and read through ``firmware_sim.imu.ImuModel`` (mounting,
+motion is sampled at the IMU rate and read through
+``firmware_sim.accelerometer.ImuModel`` (mounting,
 bias and its drift, the road's grade and crossfall, the cab's pitch and roll, vibration,
 potholes and humps, white noise: the model's defaults unless given), and at the
 receiver's rate as speeds with white noise and courses with the matching noise (blank
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
-from firmware_sim.imu import Body, GradeProfile, ImuModel, ImuNoise, Mounting, Road
+from analytics.device.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
+from firmware_sim.accelerometer import Body, GradeProfile, ImuModel, ImuNoise, Mounting, Road
 from tests.gnss_tracks import T0, Segment, motion
 
 CALIBRATE: list[Segment] = [(2.0, 0.0, 0.0), (9.0, 1.0, 0.0), (6.0, 0.0, 0.0)]

@@ -24,8 +24,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from citytrack.services import free_port
-from citytrack.watch_config import (
+from app.services import free_port
+from citytrack.config.watch import (
     Channel,
     Child,
     Guardian,

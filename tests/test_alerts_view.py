@@ -10,12 +10,12 @@ import psycopg
 import pytest
 from rich.console import Console
 
+from app.services import free_port
 from citytrack.config import load_config
-from citytrack.services import free_port
 from citytrack.wire import Alert
-from hub import schema
-from hub.alerts_view import alerts_main, peak_text
-from hub.store import AlertRepository, DeviceRepository, StoredAlert
+from hub.reports.alerts_table import alerts_main, peak_text
+from hub.storage import schema
+from hub.storage.fleet import AlertRepository, DeviceRepository, StoredAlert
 
 T0 = datetime(2024, 5, 1, 0, 30, 5, tzinfo=UTC)  # 09:30:05 in Osaka
 

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from analytics.cornering import CorneringState, flush, restart, step, yaw_rate_rps
-from analytics.events import HARSH_CORNERING, DetectedEvent
+from analytics.driving.cornering import CorneringState, flush, restart, step, yaw_rate_rps
+from analytics.driving.findings import DetectedEvent
 from citytrack.config import VehicleClass, load_config
-from citytrack.wire import Fix
+from citytrack.wire import EventKind, Fix
 from tests import gnss_tracks as g
 
 CLASSES = load_config().city.vehicle_classes
@@ -52,7 +52,7 @@ def test_a_90_degree_turn_at_40_kmh_in_2_s_is_harsh(
 ) -> None:
     # 11.1 m/s x 45 deg/s = 8.7 m/s^2
     events = run(noisy(g.turn(40 * KMH, turn_deg, 2.0, rate_hz)), HEAVY)
-    assert [e.kind for e in events] == [HARSH_CORNERING]
+    assert [e.kind for e in events] == [EventKind.HARSH_CORNERING]
     ev = events[0]
     assert ev.details["direction"] == direction
     assert ev.details["peak_mps2"] == pytest.approx(8.7, abs=0.5)
@@ -134,6 +134,6 @@ def test_restart_closes_the_episode_and_forgets_the_window() -> None:
         state, _ = step(state, fix, HEAVY)
     assert state.episode is not None
     state, events = restart(state, HEAVY)
-    assert [e.kind for e in events] == [HARSH_CORNERING]
+    assert [e.kind for e in events] == [EventKind.HARSH_CORNERING]
     assert state.history == () and state.episode is None
     assert flush(state, HEAVY)[1] == []

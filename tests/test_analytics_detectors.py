@@ -12,19 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.detectors import VehicleDetectors, harsh_events_track
-from analytics.events import (
-    HARSH_ACCELERATION,
-    HARSH_BRAKING,
-    HARSH_CORNERING,
-    SPEEDING,
-    DetectedEvent,
-    to_alert,
-)
-from analytics.quality import EARTH_RADIUS_M
-from analytics.zones import Limit, ZoneIndex
+from analytics.driving.detectors import VehicleDetectors, harsh_events_track
+from analytics.driving.findings import DetectedEvent, to_alert
+from analytics.driving.quality import EARTH_RADIUS_M
+from analytics.driving.zones import Limit, ZoneIndex
 from citytrack.config import QualityConfig, VehicleClass, load_config
-from citytrack.wire import Alert, Fix, encode
+from citytrack.wire import Alert, EventKind, Fix, encode
 from tests import gnss_tracks as g
 
 CONFIG = load_config()
@@ -33,7 +26,7 @@ CLASSES = CONFIG.city.vehicle_classes
 HEAVY = CLASSES["heavy"]
 T0 = g.T0
 IN_ZONE = (34.6620, 135.4985)  # zone30-naniwa, 30 km/h
-HARSH_KINDS = {HARSH_BRAKING, HARSH_ACCELERATION, HARSH_CORNERING}
+HARSH_KINDS = {EventKind.HARSH_BRAKING, EventKind.HARSH_ACCELERATION, EventKind.HARSH_CORNERING}
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -87,9 +80,9 @@ def test_braking_while_speeding_gives_both_events(rate_hz: int) -> None:
     for f in braking_in_zone(rate_hz):
         per_fix.append(det.step(f))
     found = [e for events in per_fix for e in events]
-    assert sorted(e.kind for e in found) == [HARSH_BRAKING, SPEEDING]
+    assert sorted(e.kind for e in found) == [EventKind.HARSH_BRAKING, EventKind.SPEEDING]
     assert det.flush() == []
-    speeding = next(e for e in found if e.kind == SPEEDING)
+    speeding = next(e for e in found if e.kind == EventKind.SPEEDING)
     assert speeding.details["zone_id"] == "zone30-naniwa"
     assert speeding.start == T0
     assert det.quality_counts.accepted == len(braking_in_zone(rate_hz))
@@ -101,7 +94,9 @@ def test_harsh_events_come_before_speeding_events_of_the_same_fix() -> None:
     fixes = track([*range(8), 13, 14], [16.0] * 7 + [12.5] * 3)
     det = detectors()
     per_fix = [det.step(f) for f in fixes]
-    assert [[e.kind for e in events] for events in per_fix if events] == [[HARSH_BRAKING, SPEEDING]]
+    assert [[e.kind for e in events] for events in per_fix if events] == [
+        [EventKind.HARSH_BRAKING, EventKind.SPEEDING]
+    ]
     assert det.quality_counts.gaps == 1
 
 
@@ -109,7 +104,7 @@ def test_flush_reports_open_episodes_of_every_detector() -> None:
     det = detectors()
     fixes = track(range(9), [16.0] * 8 + [12.5])
     assert [e for f in fixes for e in det.step(f)] == []
-    assert sorted(e.kind for e in det.flush()) == [HARSH_BRAKING, SPEEDING]
+    assert sorted(e.kind for e in det.flush()) == [EventKind.HARSH_BRAKING, EventKind.SPEEDING]
     assert det.flush() == []
 
 
@@ -123,8 +118,8 @@ def test_a_fix_from_another_device_is_refused() -> None:
 def test_vectorised_agrees_with_the_detectors_on_a_drive() -> None:
     fixes = braking_in_zone(10)
     det = detectors()
-    found = [e for f in fixes for e in det.step(f) if e.kind != SPEEDING]
-    found += [e for e in det.flush() if e.kind != SPEEDING]
+    found = [e for f in fixes for e in det.step(f) if e.kind != EventKind.SPEEDING]
+    found += [e for e in det.flush() if e.kind != EventKind.SPEEDING]
     t = np.array([f.fix_time.timestamp() for f in fixes])
     v = np.array([f.speed_mps for f in fixes], dtype=float)
     lat = np.array([f.lat_deg for f in fixes])
@@ -142,7 +137,7 @@ def test_the_speed_limit_comes_from_limit_for() -> None:
     det = VehicleDetectors(HEAVY, CONFIG.detectors.speeding, ZONES, limit_for=limit_for)
     fixes = g.fixes(g.cruise(10.0, 10, 1))  # 36 km/h where the zones say 60
     events = [e for f in fixes for e in det.step(f)] + det.flush()
-    assert [e.details["zone_id"] for e in events if e.kind == SPEEDING] == ["seg-42"]
+    assert [e.details["zone_id"] for e in events if e.kind == EventKind.SPEEDING] == ["seg-42"]
     assert looked_up == fixes
 
 
@@ -264,7 +259,7 @@ def test_a_real_harsh_brake_is_still_detected(
     v0: float, decel: float, rate_hz: int, seed: int, cls: str
 ) -> None:
     events = harsh(run(noisy(g.brake(v0, decel, rate_hz), seed), CLASSES[cls]))
-    assert [e.kind for e in events] == [HARSH_BRAKING]
+    assert [e.kind for e in events] == [EventKind.HARSH_BRAKING]
     assert events[0].details["peak_mps2"] == pytest.approx(decel, abs=1.0)
 
 
@@ -273,7 +268,7 @@ def test_turns_through_the_detectors(rate_hz: int) -> None:
     normal = noisy(g.turn(20 / 3.6, 90, 5, rate_hz), seed=4)
     harsh_turn = noisy(g.turn(40 / 3.6, -90, 2, rate_hz), seed=5)
     assert harsh(run(normal)) == []
-    assert [e.kind for e in harsh(run(harsh_turn))] == [HARSH_CORNERING]
+    assert [e.kind for e in harsh(run(harsh_turn))] == [EventKind.HARSH_CORNERING]
 
 
 def shuffled(rate_hz: int, seed: int) -> tuple[list[Fix], list[Fix]]:
@@ -302,7 +297,11 @@ def test_duplicates_and_out_of_order_fixes_do_not_change_the_events(
 ) -> None:
     clean, arrived = shuffled(rate_hz, seed)
     expected = run(clean)
-    assert sorted(e.kind for e in expected) == [HARSH_ACCELERATION, HARSH_BRAKING, HARSH_CORNERING]
+    assert sorted(e.kind for e in expected) == [
+        EventKind.HARSH_ACCELERATION,
+        EventKind.HARSH_BRAKING,
+        EventKind.HARSH_CORNERING,
+    ]
     assert run(arrived) == expected
 
 
@@ -311,7 +310,7 @@ def test_duplicates_and_out_of_order_fixes_do_not_change_the_events(
 
 def event(**details: float | str | None) -> DetectedEvent:
     return DetectedEvent(
-        kind=SPEEDING,
+        kind=EventKind.SPEEDING,
         severity="medium",
         start=T0,
         end=T0 + timedelta(seconds=9),
@@ -337,14 +336,14 @@ def test_event_rejects_unknown_kind_and_reversed_times() -> None:
     with pytest.raises(ValueError, match="kind"):
         DetectedEvent("tailgating", "low", T0, T0, 0.0, 0.0)
     with pytest.raises(ValueError, match="before"):
-        DetectedEvent(SPEEDING, "low", T0, T0 - timedelta(seconds=1), 0.0, 0.0)
+        DetectedEvent(EventKind.SPEEDING, "low", T0, T0 - timedelta(seconds=1), 0.0, 0.0)
 
 
 def test_to_alert_carries_everything_over() -> None:
     ev = event(max_speed_kmh=43.0, limit_kmh=30.0, zone_id="zone30-naniwa", duration_s=9.0)
     alert = to_alert(ev, "truck-03", "drv-yamamoto")
     assert alert.device_id == "truck-03" and alert.driver_id == "drv-yamamoto"
-    assert (alert.kind, alert.severity) == (SPEEDING, "medium")
+    assert (alert.kind, alert.severity) == (EventKind.SPEEDING, "medium")
     assert (alert.start_time, alert.end_time) == (ev.start, ev.end)
     assert (alert.lat_deg, alert.lon_deg) == IN_ZONE
     assert alert.details == dict(ev.details)

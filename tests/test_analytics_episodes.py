@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from analytics.episodes import EpisodeLabel, match_episodes
 from citytrack.wire import Alert
+from evaluation.episodes import match_episodes
+from firmware_sim.labels import EpisodeLabel
 
 T0 = datetime(2026, 5, 1, 1, 0, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.events import HARSH_ACCELERATION, HARSH_BRAKING, DetectedEvent
-from analytics.harsh import (
+from analytics.driving.findings import DetectedEvent
+from analytics.driving.harsh import (
     LINGER_S,
     HarshState,
     advance_window,
@@ -22,7 +22,7 @@ from analytics.harsh import (
     step,
 )
 from citytrack.config import VehicleClass, load_config
-from citytrack.wire import Fix
+from citytrack.wire import EventKind, Fix
 
 T0 = datetime(2026, 5, 1, 1, 0, tzinfo=UTC)
 
@@ -86,7 +86,7 @@ def test_1hz_braking_11_6_1_0_is_one_event() -> None:
     events = run(fixes([11, 11, 11, 6, 1, 0, 0, 0]), HEAVY)
     assert len(events) == 1
     ev = events[0]
-    assert ev.kind == HARSH_BRAKING
+    assert ev.kind == EventKind.HARSH_BRAKING
     assert ev.details["peak_mps2"] == pytest.approx(5.0)
     assert ev.details["speed_from_mps"] == 11 and ev.details["speed_to_mps"] == 1
     # the episode counts its first window: from the last 11 m/s fix to the 1 m/s fix
@@ -110,7 +110,7 @@ def test_event_is_emitted_when_the_braking_ends() -> None:
 def test_harsh_braking_5mps2_from_11_is_detected(rate_hz: int, seed: int) -> None:
     speeds = noisy(ramp(11, -5, 0, rate_hz), 0.1, seed)
     events = run(fixes(speeds, rate_hz), HEAVY)
-    assert [e.kind for e in events] == [HARSH_BRAKING]
+    assert [e.kind for e in events] == [EventKind.HARSH_BRAKING]
     assert events[0].details["peak_mps2"] == pytest.approx(5.0, abs=0.5)
     assert 1.0 <= events[0].duration_s <= 3.5
 
@@ -126,7 +126,7 @@ def test_normal_stop_at_1_5mps2_is_not_harsh(rate_hz: int, cfg: VehicleClass) ->
 def test_harsh_acceleration_3mps2_depends_on_class(rate_hz: int) -> None:
     speeds = noisy(ramp(0, 3, 12, rate_hz), 0.05, seed=11)
     events = run(fixes(speeds, rate_hz), HEAVY)
-    assert [e.kind for e in events] == [HARSH_ACCELERATION]
+    assert [e.kind for e in events] == [EventKind.HARSH_ACCELERATION]
     assert events[0].severity == "medium"  # 3.0 / 2.2 is between 1.2 and 1.5
     assert events[0].details["threshold_mps2"] == HEAVY.harsh_acceleration_mps2
     assert run(fixes(speeds, rate_hz), LIGHT) == []  # 3.4 m/s^2 threshold
@@ -163,7 +163,7 @@ def test_a_gap_closes_an_open_episode() -> None:
     at_gap: list[DetectedEvent] = []
     for fix in track[:5]:
         state, at_gap = step(state, fix, HEAVY)
-    assert [e.kind for e in at_gap] == [HARSH_BRAKING]
+    assert [e.kind for e in at_gap] == [EventKind.HARSH_BRAKING]
     assert at_gap[0].end == T0 + timedelta(seconds=3)
 
 
@@ -185,7 +185,7 @@ def replace_speed(fix: Fix, speed_mps: float) -> Fix:
 
 def test_braking_then_acceleration_are_two_events() -> None:
     events = run(fixes([11, 11, 6, 1, 1, 1, 5, 9, 12, 12]), HEAVY)
-    assert [e.kind for e in events] == [HARSH_BRAKING, HARSH_ACCELERATION]
+    assert [e.kind for e in events] == [EventKind.HARSH_BRAKING, EventKind.HARSH_ACCELERATION]
 
 
 def test_a_short_dip_under_the_threshold_does_not_split_the_episode() -> None:
@@ -193,11 +193,11 @@ def test_a_short_dip_under_the_threshold_does_not_split_the_episode() -> None:
     decel = [3.5] * 20 + [2.5] * 5 + [3.5] * 10
     speeds = list(np.maximum(14.0 - np.cumsum([0.0] * 10 + decel) / 10, 0.0)) + [0.0] * 10
     events = run(fixes(speeds, 10), HEAVY)
-    assert [e.kind for e in events] == [HARSH_BRAKING]
+    assert [e.kind for e in events] == [EventKind.HARSH_BRAKING]
     # a dip of LINGER_S or more ends it: two stops
     decel = [3.5] * 20 + [2.5] * round(LINGER_S * 10 + 11) + [3.5] * 10
     speeds = list(np.maximum(14.0 - np.cumsum([0.0] * 10 + decel) / 10, 0.0)) + [0.0] * 10
-    assert [e.kind for e in run(fixes(speeds, 10), HEAVY)] == [HARSH_BRAKING] * 2
+    assert [e.kind for e in run(fixes(speeds, 10), HEAVY)] == [EventKind.HARSH_BRAKING] * 2
 
 
 @PROPERTY
@@ -206,7 +206,7 @@ def test_one_launch_is_one_event_at_10hz(margin: float, seed: int) -> None:
     # noise where the window acceleration crosses the threshold must not split the event
     accel = HEAVY.harsh_acceleration_mps2 + margin
     speeds = noisy(ramp(0.0, accel, 12.0, 10), 0.1, seed)
-    assert [e.kind for e in run(fixes(speeds, 10), HEAVY)] == [HARSH_ACCELERATION]
+    assert [e.kind for e in run(fixes(speeds, 10), HEAVY)] == [EventKind.HARSH_ACCELERATION]
 
 
 def test_restart_closes_the_episode_and_forgets_the_window() -> None:
@@ -214,7 +214,7 @@ def test_restart_closes_the_episode_and_forgets_the_window() -> None:
     for fix in fixes([11, 11, 6, 1]):
         state, _ = step(state, fix, HEAVY)
     state, events = restart(state, HEAVY)
-    assert [e.kind for e in events] == [HARSH_BRAKING]
+    assert [e.kind for e in events] == [EventKind.HARSH_BRAKING]
     assert (state.history, state.episode) == ((), None)
     # the next fix has no window to compare with, however different its speed
     state, events = step(state, fixes([11, 11, 6, 1, 12])[4], HEAVY)
@@ -319,7 +319,7 @@ def test_vectorised_finds_the_scripted_events() -> None:
     t = np.array([f.fix_time.timestamp() for f in fx])
     v = np.array([np.nan if f.speed_mps is None else f.speed_mps for f in fx])
     events = harsh_events_track(t, v, HEAVY)
-    assert [e.kind for e in events] == [HARSH_BRAKING, HARSH_ACCELERATION]
+    assert [e.kind for e in events] == [EventKind.HARSH_BRAKING, EventKind.HARSH_ACCELERATION]
     assert all(np.isnan(e.lat_deg) and np.isnan(e.lon_deg) for e in events)  # no positions
     assert [(e.start, e.end) for e in events] == [(e.start, e.end) for e in run(fx, HEAVY)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from analytics.passage_score import PassageKey, score_passages
+from evaluation.passages import PassageKey, score_passages
 
 T = datetime(2026, 11, 26, 22, 40, tzinfo=UTC)
 

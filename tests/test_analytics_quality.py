@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.quality import (
+from analytics.driving.quality import (
     JUMP_HOLD_S,
     FilterCounts,
     FilterState,

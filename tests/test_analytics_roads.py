@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from analytics.detectors import VehicleDetectors
-from analytics.episodes import match_episodes
-from analytics.events import to_alert
-from analytics.roads import (
+from analytics.driving.detectors import VehicleDetectors
+from analytics.driving.findings import to_alert
+from analytics.driving.roads import (
     RoadIndex,
     RoadsError,
     limit_lookup,
@@ -21,12 +20,13 @@ from analytics.roads import (
     parse_maxspeed,
     parse_roads,
 )
-from analytics.speeding import SpeedingState
-from analytics.speeding import flush as speeding_flush
-from analytics.speeding import step as speeding_step
-from analytics.zones import ZoneIndex
+from analytics.driving.speeding import SpeedingState
+from analytics.driving.speeding import flush as speeding_flush
+from analytics.driving.speeding import step as speeding_step
+from analytics.driving.zones import ZoneIndex
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, SpeedZone, Truck, load_config
 from citytrack.wire import Fix
+from evaluation.episodes import match_episodes
 from firmware_sim.gps import TruckSimulator
 
 CONFIG = load_config(REPO_CONFIG_DIR / DEFAULT_CONFIG_NAME)

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.events import SPEEDING, DetectedEvent
-from analytics.speeding import SpeedingState, flush, step
-from analytics.zones import ZoneIndex
+from analytics.driving.findings import DetectedEvent
+from analytics.driving.speeding import SpeedingState, flush, step
+from analytics.driving.zones import ZoneIndex
 from citytrack.config import load_config
-from citytrack.wire import Fix
+from citytrack.wire import EventKind, Fix
 
 CONFIG = load_config()
 ZONES = ZoneIndex(CONFIG.city.speed_zones, CONFIG.city.default_road_limit_kmh)
@@ -67,7 +67,7 @@ def test_40_kmh_in_a_school_zone_is_one_event_at_its_end() -> None:
     assert [len(events) for events in per_fix] == [0] * 11 + [1, 0, 0]
     assert flushed == []
     ev = per_fix[11][0]
-    assert ev.kind == SPEEDING
+    assert ev.kind == EventKind.SPEEDING
     assert (ev.start, ev.end) == (T0 + timedelta(seconds=3), T0 + timedelta(seconds=10))
     assert ev.details["max_speed_kmh"] == pytest.approx(43)
     assert ev.details["limit_kmh"] == 30 and ev.details["zone_id"] == "zone30-naniwa"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.trips import (
+from analytics.driving.trips import (
     StopEnded,
     StopStarted,
     TripConfig,

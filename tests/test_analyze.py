@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from analytics.episodes import EPISODE_ALERT_KIND, match_episodes
-from analytics.events import EVENT_KINDS
-from citytrack.analyze import DEVICE_ID, analyze_main
+from app.analyze import DEVICE_ID, analyze_main
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
-from citytrack.wire import Alert
+from citytrack.wire import Alert, EventKind
 from edge_agent.nmea import NmeaFixDecoder
+from evaluation.episodes import match_episodes
 from firmware_sim.impairments import ImpairmentConfig
+from firmware_sim.labels import EPISODE_ALERT_KIND
 from firmware_sim.scenarios import SMALL_SIZE, TruckLog, TruckScenario, plan_fleet
 
 
@@ -67,7 +67,7 @@ def test_analyze_finds_each_scripted_episode_and_nothing_else(
     detectable = [
         replace(lb, device_id=DEVICE_ID)
         for lb in sim_log.labels
-        if EPISODE_ALERT_KIND.get(lb.kind) in EVENT_KINDS
+        if EPISODE_ALERT_KIND.get(lb.kind) in tuple(EventKind)
     ]
     assert {lb.kind for lb in detectable} >= {"harsh_braking", "harsh_acceleration"}
     assert {lb.kind for lb in detectable} >= {"speeding_zone"}

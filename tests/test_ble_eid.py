@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from citytrack.ble.eid import UNIX_EPOCH, EidResolver, compute_eid, eid_tags, temporary_key
-from citytrack.watch_config import Tag
+from citytrack.config.watch import Tag
 
 # MANIFEST.md: from the spec's reference tool (eddystone-eid, eid_computation)
 SPEC_KEY = bytes.fromhex("0102030405060708090A111213141516")

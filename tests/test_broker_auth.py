@@ -8,8 +8,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from app.services import MosquittoBroker, device_acl
 from citytrack.mqtt import BrokerAddress, make_client
-from citytrack.services import MosquittoBroker, device_acl
 from tests.mqtt_helpers import Collector
 
 USERS = {"citytrack-hub": "hub-secret", "truck-01": "pw-1", "truck-02": "pw-2"}

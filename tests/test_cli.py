@@ -14,10 +14,10 @@ import httpx
 import psycopg
 import pytest
 
+from app.services import free_port
 from citytrack import wire
-from citytrack.services import free_port
-from hub import schema
-from hub.store import AlertRepository
+from hub.storage import schema
+from hub.storage.fleet import AlertRepository
 
 CITYTRACK = str(Path(sys.executable).with_name("citytrack"))
 ROOT = Path(__file__).resolve().parent.parent

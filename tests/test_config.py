@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from citytrack.config import ConfigError, load_config
-from citytrack.config_doc import reference_markdown
+from citytrack.config.reference import reference_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,4 +72,4 @@ def test_readme_configuration_reference_is_current() -> None:
         "<!-- config-reference:start -->\n"
     )
     end = readme.index("<!-- config-reference:end -->")
-    assert readme[start:end] == reference_markdown(), "run: python -m citytrack.config_doc"
+    assert readme[start:end] == reference_markdown(), "run: python -m citytrack.config.reference"

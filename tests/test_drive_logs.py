@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from citytrack.analyze import analyze_main
+from app.analyze import analyze_main
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
 from edge_agent.nmea import Epoch, NmeaFixDecoder
 
@@ -52,7 +52,7 @@ PINNED: dict[str, set[tuple[str, str]]] = {
 }
 
 # Glitches that the detectors turn into events when they trust every fix (no
-# analytics/quality.py): the pinned result above is the one expected once they filter fixes.
+# analytics/driving/quality.py): the pinned result above is the one expected once they filter fixes.
 GLITCHES_THE_FILTER_REJECTS = {
     # 10:21:43-44: a 2D fix from 3 satellites (HDOP 4.1, then 99.0) says 3.4 m/s; at 10:21:45
     # the receiver regains a 3D fix 72 m away, reporting 0.15 m/s. The "braking" from 3.4 to

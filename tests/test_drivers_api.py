@@ -22,13 +22,13 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx2", category=UserWarning)
     from fastapi.testclient import TestClient
 
+from app.services import free_port
 from citytrack.config import load_config
-from citytrack.services import free_port
-from hub import schema
-from hub.api import _store_error
-from hub.drivers_api import drivers_router
-from hub.report import report_main
-from hub.store import DeviceRepository, StoreError
+from hub.api.app import _store_error
+from hub.api.drivers import drivers_router
+from hub.reports.drivers import report_main
+from hub.storage import schema
+from hub.storage.fleet import DeviceRepository, StoreError
 from tests.test_report import parse
 from tests.test_scorecard_sql import DAY, alert, drive, jst, store
 

@@ -20,13 +20,13 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx2", category=UserWarning)
     from fastapi.testclient import TestClient
 
-from citytrack.watch_config import Child, Guardian, School, Station, Tag, WatchConfig
+from citytrack.config.watch import Child, Guardian, School, Station, Tag, WatchConfig
 from citytrack.wire import BeaconKind, Passage, Sighting
-from hub import schema
-from hub.api import _store_error, create_app
-from hub.guardian_api import guardian_router
-from hub.store import StoreError
-from hub.watch_store import PassageRepository, WatchRegistry
+from hub.api.app import _store_error, create_app
+from hub.api.guardians import guardian_router
+from hub.storage import schema
+from hub.storage.fleet import StoreError
+from hub.storage.watch import PassageRepository, WatchRegistry
 
 JST = ZoneInfo("Asia/Tokyo")
 T0 = datetime(2024, 5, 13, 22, 40, tzinfo=UTC)  # 07:40 JST

@@ -15,12 +15,12 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx2", category=UserWarning)
     from fastapi.testclient import TestClient
 
+from app.services import free_port
 from citytrack.config import load_config
-from citytrack.services import free_port
 from citytrack.wire import Alert, DeviceStatus, Fix
-from hub import schema
-from hub.api import create_app
-from hub.store import AlertRepository, DeviceRepository, FixRepository
+from hub.api.app import create_app
+from hub.storage import schema
+from hub.storage.fleet import AlertRepository, DeviceRepository, FixRepository
 
 T0 = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)
 

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from app.services import MosquittoBroker
 from citytrack import wire
 from citytrack.config import load_config
 from citytrack.mqtt import BrokerAddress, make_client
-from citytrack.services import MosquittoBroker
-from hub import schema
-from hub.ingest import HubService
-from hub.pipeline import Inbound, build_pipeline
-from hub.store import AlertRepository, DeadLetterRepository, FixRepository
+from hub.ingest.service import HubService
+from hub.pipeline.core import Inbound, build_pipeline
+from hub.storage import schema
+from hub.storage.fleet import AlertRepository, DeadLetterRepository, FixRepository
 
 T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 CFG = load_config()
@@ -163,9 +163,9 @@ def test_hub_retention_deletes_only_fixes_older_than_configured(pg_url: str) -> 
 
 
 def test_hub_retention_deletes_child_passages_older_than_watch_retention(pg_url: str) -> None:
+    from analytics.watch.tags import TagDirectory
     from citytrack.wire import Passage
-    from hub.tags import TagDirectory
-    from hub.watch_store import PassageRepository
+    from hub.storage.watch import PassageRepository
 
     hub = HubService(CFG, BrokerAddress.parse("mqtt://127.0.0.1:1"), pg_url)
     hub.prepare_database()

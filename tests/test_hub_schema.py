@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from citytrack.wire import Fix
-from hub import schema
-from hub.store import DeadLetterRepository, FixRepository, MigrationError
+from hub.storage import schema
+from hub.storage.fleet import DeadLetterRepository, FixRepository, MigrationError
 
 ALL_STEPS = [s.name for s in schema.steps(timescale=False)]
 TABLES = {

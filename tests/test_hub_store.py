@@ -10,8 +10,8 @@ import pytest
 
 from citytrack.config import CityConfig, load_config
 from citytrack.wire import Alert, DeviceStatus, Fix
-from hub import schema
-from hub.store import (
+from hub.storage import schema
+from hub.storage.fleet import (
     AlertRepository,
     DeadLetterRepository,
     DeviceRepository,

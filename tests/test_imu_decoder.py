@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.imu import ImuDecoder, ImuLineError, ImuSample
-from firmware_sim.imu import checksum, format_samples
+from edge_agent.pctim import ImuDecoder, ImuLineError, ImuSample
+from firmware_sim.accelerometer import checksum, format_samples
 
 T = 1_780_000_000.0
 

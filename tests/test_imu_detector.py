@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.imu_harsh import ImuHarshDetector, ImuSample
+from analytics.device.imu_harsh import ImuHarshDetector, ImuSample
 from citytrack.config import load_config
-from firmware_sim.imu import G_MPS2, Body, ImuNoise, Mounting
+from firmware_sim.accelerometer import G_MPS2, Body, ImuNoise, Mounting
 from tests.gnss_tracks import T0
 from tests.imu_tracks import CALIBRATE, drive, run
 

@@ -13,11 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.imu_harsh import ImuHarshDetector, ImuHarshEvent
+from analytics.device.imu_harsh import ImuHarshDetector, ImuHarshEvent
 from citytrack.config import load_config
-from firmware_sim.corners import RoundedRoute
-from firmware_sim.gps import TruckSimulator
-from firmware_sim.imu import (
+from firmware_sim.accelerometer import (
     G_MPS2,
     Body,
     GradeProfile,
@@ -27,6 +25,8 @@ from firmware_sim.imu import (
     Mounting,
     Road,
 )
+from firmware_sim.corners import RoundedRoute
+from firmware_sim.gps import TruckSimulator
 from tests.gnss_tracks import Segment, motion
 from tests.imu_tracks import CALIBRATE, WORK, Drive, drive, run
 

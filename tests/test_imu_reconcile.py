@@ -10,7 +10,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.reconcile import SLACK_S, Finding, edge_alert, reconcile, sources_of
+from analytics.driving.reconcile import SLACK_S, Finding, edge_alert, reconcile, sources_of
 from citytrack.wire import Alert, DrivingEvent
 
 T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)

@@ -8,10 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from analytics.imu_calibration import LAT_GAIN_RANGE, LateralFit
-from analytics.imu_harsh import ImuHarshDetector, ImuHarshEvent
+from analytics.device.imu_calibration import LAT_GAIN_RANGE, LateralFit
+from analytics.device.imu_harsh import ImuHarshDetector, ImuHarshEvent
 from citytrack.config import load_config
-from firmware_sim.imu import Body, Mounting
+from firmware_sim.accelerometer import Body, Mounting
 from tests.gnss_tracks import Segment
 from tests.imu_tracks import CALIBRATE, TURNS, drive, run
 

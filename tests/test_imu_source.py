@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from citytrack.config import load_config
-from edge_agent.imu import ImuDecoder, ImuSample, ImuSource, ReplayImuSource, SerialImuSource
+from edge_agent.pctim import ImuDecoder, ImuSample, ImuSource, ReplayImuSource, SerialImuSource
 from edge_agent.sources import SourceOpenError, SourceReadError
+from firmware_sim.accelerometer import ImuSimulator, checksum, format_samples
 from firmware_sim.corners import RoundedRoute
 from firmware_sim.gps import TruckSimulator
-from firmware_sim.imu import ImuSimulator, checksum, format_samples
 from firmware_sim.receiver import PtyGpsReceiver
 
 T = 1_780_000_000.0

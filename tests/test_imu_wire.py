@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from analytics.episodes import EpisodeLabel
 from citytrack import wire
-from edge_agent.imu import ImuDecoder
+from edge_agent.pctim import ImuDecoder
 from firmware_sim.cli import gps_main
+from firmware_sim.labels import EpisodeLabel
 
 T = datetime(2026, 11, 26, 7, 42, tzinfo=UTC)
 TOPIC = "citytrack/v1/vehicle/truck-01/event"

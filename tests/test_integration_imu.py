@@ -17,12 +17,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from analytics.episodes import EpisodeLabel, match_episodes
 from citytrack.config import load_config
 from citytrack.mqtt import BrokerAddress
-from hub.edge_events import EdgeEventRepository
-from hub.ingest import HubService
-from hub.store import AlertRepository
+from evaluation.episodes import match_episodes
+from firmware_sim.labels import EpisodeLabel
+from hub.ingest.service import HubService
+from hub.pipeline.reconcile_alerts import EdgeEventRepository
+from hub.storage.fleet import AlertRepository
 from tests.mqtt_helpers import Collector
 
 CITYTRACK = str(Path(sys.executable).with_name("citytrack"))

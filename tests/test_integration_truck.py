@@ -16,13 +16,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from analytics.episodes import EpisodeLabel, match_episodes
+from app.services import MosquittoBroker
 from citytrack.config import load_config
 from citytrack.mqtt import BrokerAddress
-from citytrack.services import MosquittoBroker
 from edge_agent.outbox import Outbox
-from hub.ingest import HubService
-from hub.store import AlertRepository
+from evaluation.episodes import match_episodes
+from firmware_sim.labels import EpisodeLabel
+from hub.ingest.service import HubService
+from hub.storage.fleet import AlertRepository
 
 CITYTRACK = str(Path(sys.executable).with_name("citytrack"))
 TRUCKS = ["truck-01", "truck-03"]  # harsh braking; speeding in a school zone

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from analytics.child_events import WatchEventKind
-from analytics.passage_score import PassageKey, score_passages
+from analytics.watch.events import WatchEventKind
+from app.demo.sinks import NotificationSinks, route_to_sinks
+from app.demo.watch import WatchRig
 from citytrack.config import load_config
-from citytrack.demo_sinks import NotificationSinks, route_to_sinks
-from citytrack.demo_watch import WatchRig
 from citytrack.mqtt import BrokerAddress
-from hub.api import create_app
-from hub.ingest import HubService
+from evaluation.passages import PassageKey, score_passages
+from hub.api.app import create_app
+from hub.ingest.service import HubService
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 SPEEDUP = 240.0  # 07:20-08:25 of the morning in about 16 s

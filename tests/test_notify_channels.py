@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from citytrack.services import free_port
-from citytrack.watch_config import NotifyConfig
+from app.services import free_port
+from citytrack.config.watch import NotifyConfig
 from hub.notify.channels import (
     DeliveryStatus,
     EmailChannel,

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.child_events import WatchEvent, WatchEventKind
-from citytrack.watch_config import Guardian
+from analytics.watch.events import WatchEvent, WatchEventKind
+from citytrack.config.watch import Guardian
 from hub.notify.policy import (
     Action,
     Decision,

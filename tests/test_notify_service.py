@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from analytics.child_events import WatchEvent, WatchEventKind
-from citytrack.watch_config import WatchConfig
-from hub import schema
+from analytics.watch.events import WatchEvent, WatchEventKind
+from citytrack.config.watch import WatchConfig
 from hub.notify.channels import Channel, EmailChannel, LineChannel, WebhookChannel
 from hub.notify.service import NotificationService
-from hub.notify.store import Notice, NotificationRepository
+from hub.storage import schema
+from hub.storage.notifications import Notice, NotificationRepository
 from tests.notify_servers import (
     LINE_TOKEN,
     WEBHOOK_SECRET,

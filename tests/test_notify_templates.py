@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from analytics.child_events import WatchEvent, WatchEventKind, make_event_id
+from analytics.watch.events import WatchEvent, WatchEventKind, make_event_id
 from hub.notify.templates import render_broadcast, render_event, scope_name
 from tests.notify_servers import watch_config
 

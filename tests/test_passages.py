@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.passages import Advertisement, PassageDetector, PositionTrack, Visit
+from analytics.device.passages import Advertisement, PassageDetector, PositionTrack, Visit
 from citytrack import wire
-from citytrack.watch_config import PassageDetectorConfig
+from citytrack.config.watch import PassageDetectorConfig
 from citytrack.wire import BeaconKind
 
 T0 = datetime(2026, 5, 11, 7, 30, tzinfo=UTC)

@@ -7,8 +7,8 @@ import time
 import uuid
 from pathlib import Path
 
+from app.services import MosquittoBroker
 from citytrack.mqtt import BrokerAddress
-from citytrack.services import MosquittoBroker
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import OutboxPublisher
 from tests.mqtt_helpers import Collector

@@ -14,12 +14,12 @@ import psycopg
 import pytest
 from rich.console import Console
 
+from app.services import free_port
 from citytrack.config import CityConfig, RosterEntry, load_config
-from citytrack.services import free_port
-from hub import schema
-from hub.drivers import RosterRepository
-from hub.report import NO_DRIVING, report_main
-from hub.store import DeviceRepository
+from hub.reports.drivers import NO_DRIVING, report_main
+from hub.storage import schema
+from hub.storage.drivers import RosterRepository
+from hub.storage.fleet import DeviceRepository
 from tests.test_scorecard_sql import DAY, alert, drive, jst, store
 
 START, END = jst(0), jst(0) + timedelta(days=7)

@@ -20,10 +20,10 @@ from analytics.routing.compare import RouteFigures, compare_day
 from analytics.routing.model import Client, Problem
 from citytrack.config import load_config
 from citytrack.wire import Fix
-from hub import schema
-from hub.route_compare import actual_day, compare_main
-from hub.route_plan import plan_main
-from hub.store import FixRepository
+from hub.routes.compare import actual_day, compare_main
+from hub.routes.plan import plan_main
+from hub.storage import schema
+from hub.storage.fleet import FixRepository
 from tests.route_fixtures import DAY, SHIFT_S, TZ, day_problem, line_problem, make_problem
 
 CITYTRACK = str(Path(sys.executable).with_name("citytrack"))

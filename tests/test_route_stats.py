@@ -15,14 +15,14 @@ import pytest
 
 from analytics.routing.points import RouteDataError, Site
 from citytrack.config import CitytrackConfig, load_config
-from hub import schema
-from hub.route_stats import (
+from hub.routes.stats import (
     RouteStatsRepository,
     format_learn_summary,
     load_day_problem,
     read_points,
 )
-from hub.store import FixRepository
+from hub.storage import schema
+from hub.storage.fleet import FixRepository
 from tests.truck_days import Stop, days_from, simulate_day
 
 ROOT = Path(__file__).resolve().parent.parent

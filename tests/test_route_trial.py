@@ -9,9 +9,9 @@ import psycopg
 import pytest
 
 from citytrack.config import load_config
-from citytrack.route_trial import run_trial
-from hub import schema
-from hub.store import FixRepository
+from evaluation.route_trial import run_trial
+from hub.storage import schema
+from hub.storage.fleet import FixRepository
 
 pytestmark = pytest.mark.services
 

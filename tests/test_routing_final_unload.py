@@ -13,7 +13,7 @@ from analytics.routing.observed import RouteStats
 from analytics.routing.plan_io import plan_json, plan_totals, route_stops
 from analytics.routing.solve import solve_problem
 from citytrack.config import load_config
-from hub.route_stats import _csv_emissions, read_points
+from hub.routes.stats import _csv_emissions, read_points
 
 MONDAY = date(2026, 11, 30)
 

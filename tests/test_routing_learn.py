@@ -10,7 +10,7 @@ import numpy as np
 from analytics.routing.learn import LearnResult, learn_route_stats
 from analytics.routing.points import Site
 from analytics.routing.stops import DayTrack
-from citytrack.routes_config import RoutesConfig
+from citytrack.config.routes import RoutesConfig
 from tests.truck_days import TZ, SimDay, Stop, days_from, simulate_day
 
 ROUTES = RoutesConfig()

@@ -21,7 +21,7 @@ from analytics.routing.observed import (
 )
 from analytics.routing.points import Site
 from analytics.routing.stops import detect_dwells
-from citytrack.routes_config import RoutesConfig
+from citytrack.config.routes import RoutesConfig
 from tests.truck_days import Stop, simulate_day
 
 TZ = ZoneInfo("Asia/Tokyo")

@@ -19,7 +19,7 @@ from analytics.routing.courses import course_plan
 from analytics.routing.model import Plan, RoutingError
 from analytics.routing.plan_io import plan_geojson, plan_json, read_plan_routes
 from analytics.routing.solve import solve_problem
-from hub.route_report import NO_ROUTES, render_plan
+from hub.routes.report import NO_ROUTES, render_plan
 from tests.route_fixtures import DAY, ORIGIN, day_problem, line_problem, make_problem
 
 COURSES = {"truck-1": ("a", "b", "c")}

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
+from analytics.driving.trips import distance_m
 from analytics.routing.points import Site
 from analytics.routing.stops import (
     DayTrack,
@@ -15,8 +16,7 @@ from analytics.routing.stops import (
     detect_dwells,
     match_places,
 )
-from analytics.trips import distance_m
-from citytrack.routes_config import RoutesConfig
+from citytrack.config.routes import RoutesConfig
 from tests.truck_days import SimDay, Stop, TrueDwell, days_from, grid_stops, simulate_day
 
 ROUTES = RoutesConfig()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.scorecard import (
+from analytics.driving.scorecard import (
     KINDS,
     Exposure,
     ScoreWeights,

@@ -12,15 +12,15 @@ import pytest
 
 from citytrack.config import CityConfig, RosterEntry, load_config
 from citytrack.wire import Alert, Fix
-from hub import schema
-from hub.drivers import (
+from hub.storage import schema
+from hub.storage.drivers import (
     DriverStatsRepository,
     MotionRules,
     RosterRepository,
     driver_scorecard,
     resolve_driver,
 )
-from hub.store import AlertRepository, DeviceRepository, FixRepository
+from hub.storage.fleet import AlertRepository, DeviceRepository, FixRepository
 
 JST = ZoneInfo("Asia/Tokyo")
 DAY = date(2024, 5, 13)  # a Monday

@@ -6,8 +6,8 @@ import json
 import uuid
 from pathlib import Path
 
+from app.services import AmqttBroker
 from citytrack.mqtt import BrokerAddress
-from citytrack.services import AmqttBroker
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import OutboxPublisher
 from tests.mqtt_helpers import Collector

@@ -14,7 +14,7 @@ import pytest
 from citytrack.ble.eid import EidResolver
 from citytrack.ble.frames import EddystoneEid, EddystoneTlm, IBeacon, decode_fields
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, load_config
-from citytrack.watch_config import WatchConfig
+from citytrack.config.watch import WatchConfig
 from firmware_sim.beacons import SchoolMorning, SimAdvertisement, default_resolver
 from firmware_sim.tag_radio import RadioModel
 from firmware_sim.watch_city import synthetic_city

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, load_config
-from citytrack.watch_config import WatchConfig
+from citytrack.config.watch import WatchConfig
 from firmware_sim.beacons import paced
 from firmware_sim.school_morning import GroundTruth, TruePassage, plan_morning
 from firmware_sim.tag_radio import eid_per_time

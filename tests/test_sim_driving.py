@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from analytics.zones import ZoneIndex
+from analytics.driving.zones import ZoneIndex
 from citytrack.config import (
     DEFAULT_CONFIG_NAME,
     REPO_CONFIG_DIR,

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from analytics.episodes import EpisodeLabel
-from analytics.roads import load_roads
-from analytics.zones import ZoneIndex
+from analytics.driving.roads import load_roads
+from analytics.driving.zones import ZoneIndex
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
 from firmware_sim.gps import TruckSimulator, TruthEpoch
+from firmware_sim.labels import EpisodeLabel
 
 START = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
 DEMO_WINDOW_S = 50.0

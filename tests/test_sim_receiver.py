@@ -16,10 +16,10 @@ import pynmea2
 import pytest
 import serial
 
-from analytics.episodes import EpisodeLabel
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
 from firmware_sim.cli import gps_main
 from firmware_sim.gps import TruckSimulator
+from firmware_sim.labels import EpisodeLabel
 from firmware_sim.receiver import PtyGpsReceiver, iter_nmea
 
 CONFIG_PATH = REPO_CONFIG_DIR / DEFAULT_CONFIG_NAME

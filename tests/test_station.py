@@ -20,6 +20,7 @@ from typing import TypeVar
 import numpy as np
 import pytest
 
+from app.services import MosquittoBroker, free_port
 from citytrack import wire
 from citytrack.ble.adstructs import AdFields, build_ad, parse_ad
 from citytrack.ble.frames import (
@@ -29,9 +30,8 @@ from citytrack.ble.frames import (
     encode_eddystone,
     encode_ibeacon,
 )
+from citytrack.config.watch import PassageDetectorConfig
 from citytrack.mqtt import BrokerAddress
-from citytrack.services import MosquittoBroker, free_port
-from citytrack.watch_config import PassageDetectorConfig
 from edge_agent.ble_sources import BleRecord, SimulatedBleSource
 from edge_agent.outbox import Outbox
 from edge_agent.station import GpsdPosition, StationAgent, station_main

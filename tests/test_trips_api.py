@@ -22,14 +22,14 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from citytrack.config import load_config
-from hub import schema
-from hub.api import _store_error
-from hub.drivers import RosterRepository
-from hub.drivers_api import drivers_router
-from hub.report import report_main
-from hub.report_trips import NO_TRIPS
-from hub.store import DeviceRepository, StoreError
-from hub.trips_store import TripRepository
+from hub.api.app import _store_error
+from hub.api.drivers import drivers_router
+from hub.reports.drivers import report_main
+from hub.reports.trips import NO_TRIPS
+from hub.storage import schema
+from hub.storage.drivers import RosterRepository
+from hub.storage.fleet import DeviceRepository, StoreError
+from hub.storage.trips import TripRepository
 from tests.test_cli import run
 from tests.test_report import parse
 from tests.test_scorecard_sql import DAY, jst

@@ -13,16 +13,16 @@ from typing import Any
 import psycopg
 import pytest
 
+from app.services import free_port
 from citytrack.config import CityConfig, RosterEntry, load_config
 from citytrack.mqtt import BrokerAddress
-from citytrack.services import free_port
 from citytrack.wire import Fix
-from hub import schema
-from hub.drivers import DriverStatsRepository, RosterRepository
-from hub.ingest import HubService
-from hub.rollups import RollupJob
-from hub.store import DeviceRepository, FixRepository
-from hub.trips_store import TripRepository, TripRules
+from hub.ingest.service import HubService
+from hub.storage import schema
+from hub.storage.drivers import DriverStatsRepository, RosterRepository
+from hub.storage.fleet import DeviceRepository, FixRepository
+from hub.storage.rollups import RollupJob
+from hub.storage.trips import TripRepository, TripRules
 from tests.test_scorecard_sql import DAY, JST, LAT0, LON0, M_PER_DEG, jst
 
 T0 = jst(11, 50)  # ten minutes before the noon shift change
@@ -265,7 +265,7 @@ def test_rollup_job_counts_a_refused_build_and_goes_on(
     insert(conn, track())
     conn.execute("ALTER TABLE stops RENAME TO stops_away")
     job = RollupJob.for_city(city, load_config().detectors.quality)
-    with caplog.at_level(logging.ERROR, logger="hub.rollups"):
+    with caplog.at_level(logging.ERROR, logger="hub.storage.rollups"):
         result = job.run(conn, jst(18))
     assert result.failed == ["truck-01"]  # the others have no fixes: nothing to write
     assert job.counts.device_failures == 1

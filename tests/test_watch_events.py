@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.child_events import WatchEvent, WatchEventKind
-from analytics.watch_events import WatchEventEngine
-from citytrack.watch_config import Child, Guardian, School, Station, WatchConfig
+from analytics.watch.engine import WatchEventEngine
+from analytics.watch.events import WatchEvent, WatchEventKind
+from citytrack.config.watch import Child, Guardian, School, Station, WatchConfig
 
 K = WatchEventKind
 JST = ZoneInfo("Asia/Tokyo")

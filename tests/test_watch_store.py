@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from analytics.child_events import WatchEvent, WatchEventKind
+from analytics.watch.events import WatchEvent, WatchEventKind
 from citytrack.config import load_config
-from citytrack.watch_config import Tag, WatchConfig
+from citytrack.config.watch import Tag, WatchConfig
 from citytrack.wire import BeaconKind, Passage, Sighting
-from hub import schema
-from hub.watch_store import (
+from hub.storage import schema
+from hub.storage.watch import (
     GuardianRepository,
     PassageRepository,
     WatchEventRepository,

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from analytics.watch.tags import TagDirectory
 from citytrack.ble.eid import EidResolver
 from citytrack.config import load_config
 from citytrack.wire import BeaconKind
-from hub.tags import TagDirectory
 
 WATCH = load_config().watch
 AT = datetime(2024, 5, 14, 7, 42, 5, tzinfo=UTC)

@@ -37,7 +37,7 @@ from analytics.routing.observed import RouteStats
 from analytics.routing.points import PointsTable, Site
 from analytics.routing.stops import local_xy_m
 from citytrack.config import CityConfig, Place
-from citytrack.routes_config import RoutesConfig
+from citytrack.config.routes import RoutesConfig
 
 __all__ = [
     "DayProblem",

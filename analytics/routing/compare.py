@@ -1,7 +1,7 @@
 """A collection plan against what the trucks actually drove that day (pure, no I/O).
 
 Actual, per truck (:func:`truck_day`), from the fixes the quality filter accepts
-(:func:`analytics.quality.filter_fixes`):
+(:func:`analytics.driving.quality.filter_fixes`):
 
 - distance: the segments between consecutive accepted fixes where either end is moving
   (at least the trip segmenter's moving speed), so a standing truck's jitter adds nothing;
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from analytics.quality import distance_m, filter_fixes
+from analytics.driving.quality import distance_m, filter_fixes
+from analytics.driving.trips import TripConfig
+from analytics.driving.trips import distance_m as point_distance_m
 from analytics.routing.model import Plan
-from analytics.trips import TripConfig
-from analytics.trips import distance_m as point_distance_m
 from citytrack.config import QualityConfig
 from citytrack.wire import Fix
 

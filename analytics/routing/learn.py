@@ -3,7 +3,7 @@
 ``learn_route_stats`` runs :mod:`.stops` (dwells per truck-day, places across days,
 matched to configured points and sites) and :mod:`.observed` (service time per matched
 point, travel time per pair of sites and band) and returns everything a store or a
-report needs. ``hub.route_stats`` feeds it stored fixes and stores the result.
+report needs. ``hub.routes.stats`` feeds it stored fixes and stores the result.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from analytics.routing.stops import (
     match_places,
     passes,
 )
-from citytrack.routes_config import RoutesConfig
+from citytrack.config.routes import RoutesConfig
 
 
 @dataclass(frozen=True)

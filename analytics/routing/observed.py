@@ -37,7 +37,7 @@ from sklearn.linear_model import HuberRegressor
 
 from analytics.routing.points import Site
 from analytics.routing.stops import MAX_GAP_S, DayTrack, Dwell, local_xy_m, step_lengths_m
-from citytrack.routes_config import RoutesConfig
+from citytrack.config.routes import RoutesConfig
 
 HUBER_MIN_OBS = 10
 """Dwells needed before service time is regressed on kg rather than taken as a median."""

@@ -1,6 +1,6 @@
 """Collection points and today's courses from the ``[routes] points_csv`` file (pure reader).
 
-Format (``citytrack.routes_config`` documents it): a header
+Format (``citytrack.config.routes`` documents it): a header
 ``id,name,lat_deg,lon_deg,course,course_order,window_start,window_end``, then one point per
 row. ``course`` is the device id of the truck whose hand-made course serves the point and
 ``course_order`` its place in that course (1 = first); both empty for a point on no course.

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from citytrack.watch_config import Tag
+from citytrack.config.watch import Tag
 
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ROTATION_EXPONENT = 15

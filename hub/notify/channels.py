@@ -48,7 +48,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from citytrack.watch_config import NotifyConfig
+from citytrack.config.watch import NotifyConfig
 from hub.notify.templates import LINE_TEXT_MAX
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from hub.notify.channels import Channel, DeliveryResult, DeliveryStatus, OutgoingMessage
-from hub.notify.store import Notice, NotificationRepository
-from hub.store import Connection
+from hub.storage.fleet import Connection
+from hub.storage.notifications import Notice, NotificationRepository
 
 log = logging.getLogger(__name__)
 

@@ -42,8 +42,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
-from analytics.child_events import URGENT_KINDS, WatchEvent, WatchEventKind
-from citytrack.watch_config import Guardian, NotifyConfig
+from analytics.watch.events import URGENT_KINDS, WatchEvent, WatchEventKind
+from citytrack.config.watch import Guardian, NotifyConfig
 
 HOUR_S = 3600.0
 ONCE_PER_DAY_KINDS = frozenset({WatchEventKind.ARRIVED_SCHOOL, WatchEventKind.NOT_ARRIVED})

@@ -14,7 +14,7 @@ the e-mail Message-ID and the webhook's ``X-Citytrack-Delivery`` let the far end
 repeat. ``handed_at`` is when a notice was first handed to its channel, so event ->
 hand-off latency is ``handed_at - event_time``.
 
-Errors: ``hub.store.StoreUnavailableError`` / ``StoreRejectedError`` from ``notify``,
+Errors: ``hub.storage.fleet.StoreUnavailableError`` / ``StoreRejectedError`` from ``notify``,
 ``broadcast`` and the queries; ``ValueError`` for a bad broadcast scope. The worker
 never dies of a delivery or database error: it logs, backs off and goes on.
 """
@@ -34,14 +34,14 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from analytics.child_events import WatchEvent
-from citytrack.watch_config import Child, Guardian, WatchConfig
+from analytics.watch.events import WatchEvent
+from citytrack.config.watch import Child, Guardian, WatchConfig
 from hub.notify.channels import Channel, default_channels
 from hub.notify.delivery import DeliveryWorker, utc_now
 from hub.notify.policy import Action, Decision, GuardianState, PolicyRules, decide
-from hub.notify.store import NewNotice, Notice, NotificationRepository
 from hub.notify.templates import Rendered, render_broadcast, render_event, scope_name
-from hub.store import Connection, translate_errors
+from hub.storage.fleet import Connection, translate_errors
+from hub.storage.notifications import NewNotice, Notice, NotificationRepository
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class NotificationService:
         cfg: the ``[watch]`` configuration (children, guardians, schools, stations,
             ``notify`` settings).
         db_url: PostgreSQL URL; the ``notifications`` table must exist
-            (``hub.schema.upgrade``).
+            (``hub.storage.schema.upgrade``).
         channels: channel per kind (``line``, ``email``, ``webhook``); default
             ``default_channels(cfg.notify)``, which the service then closes on ``stop``.
         clock: current time, aware.

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Literal
 
-from analytics.child_events import WatchEvent, WatchEventKind
-from citytrack.watch_config import Child, WatchConfig
+from analytics.watch.events import WatchEvent, WatchEventKind
+from citytrack.config.watch import Child, WatchConfig
 
 Language = Literal["ja", "en"]
 

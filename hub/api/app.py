@@ -1,0 +1,144 @@
+"""The supervisor's HTTP API (FastAPI) over the hub's database.
+
+Endpoints::
+
+    GET /api/alerts    ?vehicle=&kind=&since=&until=&limit=   alerts, newest first
+    GET /api/vehicles  every registered vehicle: last position, driver, online status
+    GET /healthz       200 when the database answers, 503 when it does not
+
+Times are ISO-8601 with an offset (a time without one is refused with 422, as is any bad
+query parameter); responses carry UTC times and units in field names. A
+``psycopg_pool.ConnectionPool`` is opened in the app's lifespan and closed on shutdown.
+Store errors become 503 (database unavailable) or 500 (statement refused) with a JSON
+``detail``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+import psycopg
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from psycopg_pool import ConnectionPool
+from pydantic import AwareDatetime, BaseModel, Field
+
+from hub.api.drivers import drivers_router
+from hub.api.guardians import guardian_router
+from hub.storage.fleet import (
+    AlertRepository,
+    Connection,
+    DeviceRepository,
+    StoredAlert,
+    StoreError,
+    StoreUnavailableError,
+    VehiclePosition,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT = 1000
+
+
+class Health(BaseModel):
+    """What ``/healthz`` reports."""
+
+    status: Literal["ok", "unavailable"] = Field(description="ok: the database answers")
+    detail: str = Field(default="", description="why not, when unavailable")
+
+
+@contextlib.contextmanager
+def _connection(request: Request) -> Iterator[Connection]:
+    """A pooled connection; a pool timeout or a dead server becomes StoreUnavailableError."""
+    pool: ConnectionPool[Connection] = request.app.state.pool
+    try:
+        with pool.connection() as conn:
+            yield conn
+    except psycopg.OperationalError as exc:  # includes psycopg_pool.PoolTimeout
+        raise StoreUnavailableError("database connection", str(exc).strip()) from exc
+
+
+def _store_error(request: Request, exc: Exception) -> JSONResponse:
+    unavailable = isinstance(exc, StoreUnavailableError)
+    log.warning("%s %s failed: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": str(exc)}, status_code=503 if unavailable else 500)
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.get("/api/alerts", response_model=list[StoredAlert])
+    def list_alerts(
+        request: Request,
+        vehicle: Annotated[str | None, Query(description="device_id of the vehicle")] = None,
+        kind: Annotated[str | None, Query(description="alert kind, e.g. speeding")] = None,
+        since: Annotated[AwareDatetime | None, Query(description="start_time >= since")] = None,
+        until: Annotated[AwareDatetime | None, Query(description="start_time < until")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="most alerts")] = 100,
+    ) -> list[StoredAlert]:
+        """Alerts newest first (by start time), filtered."""
+        with _connection(request) as conn:
+            return AlertRepository(conn).query(
+                device_id=vehicle, kind=kind, since=since, until=until, limit=limit
+            )
+
+    @app.get("/api/vehicles", response_model=list[VehiclePosition])
+    def list_vehicles(request: Request) -> list[VehiclePosition]:
+        """Every registered vehicle with its newest fix, driver and online status."""
+        with _connection(request) as conn:
+            return DeviceRepository(conn).last_positions()
+
+    @app.get("/healthz", response_model=Health)
+    def healthz(request: Request) -> Health | JSONResponse:
+        """200 when the database answers ``SELECT 1``, else 503."""
+        try:
+            with _connection(request) as conn:
+                conn.execute("SELECT 1")
+        except (StoreError, psycopg.Error) as exc:
+            body = Health(status="unavailable", detail=str(exc))
+            return JSONResponse(body.model_dump(), status_code=503)
+        return Health(status="ok")
+
+
+def create_app(
+    db_url: str,
+    *,
+    pool_max_size: int = 4,
+    pool_timeout_s: float = 5.0,
+    timezone: str = "Asia/Tokyo",
+) -> FastAPI:
+    """The API app over the database at ``db_url`` (schema already upgraded).
+
+    The pool opens without waiting for the server, so the app starts while the database
+    is down and ``/healthz`` says so; a request waits at most ``pool_timeout_s`` seconds
+    for a connection, then answers 503.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool: ConnectionPool[Connection] = ConnectionPool(
+            db_url,
+            min_size=1,
+            max_size=pool_max_size,
+            open=False,
+            timeout=pool_timeout_s,
+            name="citytrack-api",
+        )
+        pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            pool.close()
+
+    app = FastAPI(title="citytrack hub", lifespan=lifespan)
+    app.add_exception_handler(StoreError, _store_error)
+    _add_routes(app)
+    # guardians: their own children only (bearer token; see hub/api/guardians.py)
+    pooled = lambda: app.state.pool.connection()  # noqa: E731, PLW0108 - pool made in lifespan
+    app.include_router(guardian_router(pooled, ZoneInfo(timezone)))
+    # supervisors: per-driver scorecards (see hub/api/drivers.py)
+    app.include_router(drivers_router(pooled, ZoneInfo(timezone)))
+    return app

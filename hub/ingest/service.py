@@ -1,0 +1,303 @@
+"""The hub's I/O shell: MQTT in, one worker thread through the pipeline, PostgreSQL out.
+
+The hub keeps a persistent MQTT session (fixed client id, clean_session=False) so the
+broker queues QoS 1 messages while it is down, and acknowledges each message only after
+the batch holding it is committed (paho ``manual_ack``). One worker thread processes
+batches in arrival order, so each device's messages are handled in order.
+
+A batch that the database rejects as data (not as a lost connection) is retried one
+message at a time; the message that still fails is dead-lettered with the database's
+reason. A lost connection is retried with backoff, the messages stay unacknowledged.
+
+Every ``hub.maintenance_interval_s`` a maintenance thread applies retention, then the
+rollups (``hub.storage.rollups``: trips and stops of every truck, ``driver_daily`` for yesterday
+and today); a failure there is logged and counted and never stops ingestion.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+
+from citytrack import wire
+from citytrack.config import CitytrackConfig
+from citytrack.mqtt import BrokerAddress, make_client
+from hub.ingest.watch_feature import WatchFeature
+from hub.notify.channels import Channel
+from hub.pipeline.core import Batch, Inbound, Pipeline, build_pipeline
+from hub.storage import schema
+from hub.storage.drivers import RosterRepository
+from hub.storage.fleet import (
+    DeadLetterRepository,
+    DeviceRepository,
+    StoreRejectedError,
+    StoreUnavailableError,
+)
+from hub.storage.rollups import RollupJob, RollupResult
+from hub.storage.watch import WatchRegistry
+
+log = logging.getLogger(__name__)
+
+# a lost or refused database connection: retry the batch later, keep it unacknowledged
+UNAVAILABLE = (psycopg.OperationalError, StoreUnavailableError)
+
+SUBSCRIPTIONS = [
+    wire.subscription(wire.Role.VEHICLE),
+    wire.subscription(wire.Role.STATION),
+]
+
+
+class HubService:
+    """Ingests device messages into PostgreSQL and runs the detectors."""
+
+    def __init__(
+        self,
+        cfg: CitytrackConfig,
+        address: BrokerAddress,
+        db_url: str,
+        *,
+        watch_clock: Callable[[], datetime] = wire.utcnow,
+        channels: Mapping[str, Channel] | None = None,
+    ) -> None:
+        """``watch_clock`` is the child watch's "now" (deadlines, quiet hours): the wall
+        clock, or a simulation's compressed clock in the demo."""
+        self.cfg = cfg
+        self.address = address
+        self.db_url = db_url
+        self.watch: WatchFeature | None = None
+        if cfg.watch.stations:
+            self.watch = WatchFeature(cfg, db_url, watch_clock, channels)
+        self.pipeline: Pipeline = build_pipeline(
+            cfg.city,
+            cfg.detectors,
+            stations=[s.id for s in cfg.watch.stations],
+            extra_handlers=self.watch.handlers if self.watch else (),
+        )
+        self.counters = self.pipeline.counters
+        self._inbox: queue.Queue[Inbound] = queue.Queue()
+        self._stop = threading.Event()
+        self._busy = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection | None = None
+        self.client = make_client(cfg.hub.client_id, address, clean_session=False, manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self._subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.retention = schema.Retention(
+            fixes_days=cfg.hub.fixes_retention_days,
+            dead_letters_days=cfg.hub.dead_letters_retention_days,
+            passages_days=cfg.watch.retention_days,
+        )
+        # trips of every truck and driver_daily, after each retention run
+        self.rollups = RollupJob.for_city(cfg.city, cfg.detectors.quality)
+
+    def add_listener(self, listener: Callable[[Batch], None]) -> None:
+        """Call ``listener(batch)`` after each committed batch (live views)."""
+        self.pipeline.after_commit.append(listener)
+
+    def prepare_database(self) -> list[str]:
+        """Apply migrations and load the registry; returns the migration steps applied."""
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            applied = schema.upgrade(conn, retention=self.retention)
+            with conn.transaction():
+                DeviceRepository(conn).sync_registry(self.cfg.city)
+                RosterRepository(conn).sync(self.cfg.city.roster)
+                if self.watch is not None:
+                    WatchRegistry(conn).sync(self.cfg.watch)
+        return applied
+
+    def start(self) -> None:
+        self.prepare_database()
+        self._conn = psycopg.connect(self.db_url, autocommit=True)
+        self.add_listener(self._publish_alerts)
+        if self.watch is not None:
+            self.watch.start(self._conn)
+            self.add_listener(self.watch.after_commit)
+        self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
+        self._thread.start()
+        threading.Thread(target=self._maintain, name="hub-retention", daemon=True).start()
+        self.client.connect_async(self.address.host, self.address.port, keepalive=30)
+        self.client.loop_start()
+
+    def wait_subscribed(self, timeout_s: float) -> bool:
+        """Block until the broker has acknowledged the hub's subscriptions."""
+        return self._subscribed.wait(timeout_s)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Block until every received message is processed, or timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._inbox.empty() and not self._busy.is_set():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        """Finish (commit and acknowledge) the batch in hand, then disconnect. Messages
+        not yet processed stay unacknowledged and the broker redelivers them."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self.client.disconnect()
+        self.client.loop_stop()
+        if self.watch is not None:
+            self.watch.stop()
+        if self._conn is not None:
+            self._conn.close()
+
+    def apply_retention(self) -> schema.PruneResult:
+        """Delete fixes and dead letters older than the configured retention, and child
+        passages and events older than ``watch.retention_days``."""
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            result = schema.prune(
+                conn,
+                self.retention.fixes_days,
+                dead_letters_older_than_days=self.retention.dead_letters_days,
+            )
+            if self.watch is not None:
+                log.info("watch retention: deleted %s", self.watch.prune(conn))
+        log.info("retention: deleted %s", result)
+        return result
+
+    def _maintain(self) -> None:
+        while not self._stop.wait(self.cfg.hub.maintenance_interval_s):
+            try:
+                self.apply_retention()
+            except Exception:  # supervisor loop: log, try again next period
+                log.exception("retention run failed")
+            self.refresh_rollups()
+
+    def refresh_rollups(self, now: datetime | None = None) -> RollupResult | None:
+        """Build every truck's trips, then refresh ``driver_daily`` for yesterday and today
+        (``hub.storage.rollups``) at ``now`` (default: the clock). Never raises: a failed run is
+        logged, counted in ``self.rollups.counts.failures`` and returns None."""
+        try:
+            with psycopg.connect(self.db_url, autocommit=True) as conn:
+                result = self.rollups.run(conn, now or wire.utcnow())
+        except Exception:  # supervisor loop: log, count, try again next period
+            self.rollups.counts.failures += 1
+            log.exception("rollup run failed")
+            return None
+        log.info("rollups: %s", result.summary())
+        return result
+
+    # paho callbacks (network thread)
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the hub: %s", reason)
+            return
+        client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
+        log.info("hub connected to %s:%d", self.address.host, self.address.port)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._busy.set()
+        self._inbox.put(Inbound(msg.topic, bytes(msg.payload), wire.utcnow(), msg.mid, msg.qos))
+
+    # worker thread
+
+    def _next_batch(self) -> list[Inbound]:
+        try:
+            first = self._inbox.get(timeout=0.2)
+        except queue.Empty:
+            self._busy.clear()
+            return []
+        self._busy.set()
+        batch = [first]
+        deadline = time.monotonic() + self.cfg.hub.batch_wait_s
+        while len(batch) < self.cfg.hub.batch_max:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._inbox.get(timeout=max(remaining, 0)))
+            except queue.Empty:
+                break
+        return batch
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            if self.watch is not None:
+                self._guarded(self.watch.tick, self._connection)
+            batch = self._next_batch()
+            if batch and self._commit_with_retry(batch):
+                for msg in batch:
+                    if msg.qos > 0:
+                        self.client.ack(msg.mid, msg.qos)
+                if self._inbox.empty():
+                    self._busy.clear()
+
+    def _commit_with_retry(self, batch: list[Inbound]) -> bool:
+        """Process the batch, retrying while the database is unreachable. False if the
+        hub is stopping before it could commit (the batch stays unacknowledged)."""
+        backoff = 0.5
+        while True:
+            try:
+                self._process(batch)
+                return True
+            except UNAVAILABLE as exc:
+                if self._stop.is_set():
+                    return False
+                delay = backoff * (1 + random.random())
+                log.error("database unavailable (%s); retrying in %.1f s", exc, delay)
+                self._stop.wait(delay)
+                backoff = min(backoff * 2, 30.0)
+                self._reconnect()
+
+    def _guarded(
+        self,
+        step: Callable[[Callable[[], psycopg.Connection]], None],
+        conn: Callable[[], psycopg.Connection],
+    ) -> None:
+        """Run a periodic step; a failure is logged and retried on the next round."""
+        try:
+            step(conn)
+        except UNAVAILABLE as exc:
+            log.warning("periodic step postponed: %s", exc)
+            self._reconnect()
+        except Exception:  # supervisor loop: never let a timer kill ingestion
+            log.exception("periodic step failed")
+
+    def _connection(self) -> psycopg.Connection:
+        """The worker's connection, reconnecting if it was lost (raises OperationalError)."""
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.db_url, autocommit=True)
+        return self._conn
+
+    def _process(self, batch: list[Inbound]) -> None:
+        try:
+            self.pipeline.process(self._connection(), batch)
+        except UNAVAILABLE:
+            raise
+        except (psycopg.Error, StoreRejectedError) as exc:
+            if len(batch) == 1:
+                self._dead_letter(batch[0], f"rejected by the database: {exc}")
+                return
+            for msg in batch:  # find the poison message
+                self._process([msg])
+
+    def _dead_letter(self, msg: Inbound, reason: str) -> None:
+        log.warning("dead letter on %s: %s", msg.topic, reason)
+        conn = self._connection()
+        with conn.transaction():
+            DeadLetterRepository(conn).insert(msg.topic, msg.payload, reason, msg.received_at)
+        self.counters.dead_letters += 1
+        self.counters.received += 1
+
+    def _reconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None  # the next attempt connects afresh
+
+    def _publish_alerts(self, batch: Batch) -> None:
+        for alert in batch.stored_alerts:
+            payload = alert.model_dump_json(exclude_none=True).encode()
+            self.client.publish(wire.alert_topic(alert.device_id), payload, qos=1)
