@@ -29,10 +29,12 @@ import sys
 import time
 from pathlib import Path
 
+from citytrack.errors import FinalError
+
 _LOOPBACK = "127.0.0.1"
 
 
-class ServiceError(RuntimeError):
+class ServiceError(FinalError):
     def __init__(self, service: str, message: str) -> None:
         super().__init__(f"{service}: {message}")
         self.service = service

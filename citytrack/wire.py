@@ -31,6 +31,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from citytrack.errors import InvalidInputError
+
 SCHEMA_VERSION: Literal[1] = 1
 TOPIC_ROOT = "citytrack/v1"
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -38,7 +40,7 @@ DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN, description="device identity")]
 
 
-class ContractError(ValueError):
+class ContractError(InvalidInputError):
     """A topic or payload that does not follow the contract."""
 
     def __init__(self, reason: str, *, topic: str = "") -> None:

@@ -31,6 +31,8 @@ from datetime import date, time
 
 import pynmea2
 
+from citytrack.errors import InvalidInputError
+
 KNOT_MPS = 1852.0 / 3600.0
 KMH_MPS = 1000.0 / 3600.0
 
@@ -43,7 +45,7 @@ _LON = re.compile(r"(\d{1,3})(\d{2}(?:\.\d*)?)")
 _MODES = re.compile(r"[A-Z]+")
 
 
-class FieldError(ValueError):
+class FieldError(InvalidInputError):
     """A sentence field that does not hold what NMEA 0183 says it holds."""
 
     def __init__(self, address: str, field: str, value: str, why: str) -> None:

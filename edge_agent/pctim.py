@@ -40,6 +40,7 @@ from operator import xor
 from typing import Literal
 
 from analytics.device.imu_harsh import ImuSample
+from citytrack.errors import InvalidInputError
 from edge_agent.sources import GnssSource, ReplaySource, SerialSource
 
 __all__ = [
@@ -78,7 +79,7 @@ class ReplayImuSource(ReplaySource):
     """A recorded accelerometer log, read as fast as asked (see ``ReplaySource``)."""
 
 
-class ImuLineError(ValueError):
+class ImuLineError(InvalidInputError):
     """A line the decoder could not use (``errors="raise"``)."""
 
     def __init__(self, line: bytes, reason: str) -> None:

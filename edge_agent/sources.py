@@ -25,11 +25,13 @@ from typing import BinaryIO, Protocol, Self, runtime_checkable
 
 import serial
 
+from citytrack.errors import RetryableError
+
 GPSD_WATCH = b'?WATCH={"enable":true,"nmea":true};\n'
 _MAX_PARTIAL = 4096
 
 
-class SourceError(OSError):
+class SourceError(RetryableError, OSError):
     """A GNSS source failed; ``source`` names it."""
 
     def __init__(self, source: str, message: str) -> None:

@@ -36,6 +36,7 @@ from typing import ClassVar
 import numpy as np
 
 from citytrack.config import EpisodePlan, Truck, VehicleClass
+from citytrack.errors import InvalidInputError
 from firmware_sim.corners import CornerAhead
 from firmware_sim.driving import BRAKE_PLAN_MPS2, Control, DriveStep, DriveView, RoadProfile
 
@@ -53,7 +54,7 @@ CORNER_LOOKAHEAD_M = 300.0  # a corner further away than this is not yet the cue
 GIVE_UP_S = 45.0  # a script that cannot complete its manoeuvre stops trying after this
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InvalidInputError):
     """A scripted episode that this truck's route or speeds make impossible."""
 
     def __init__(self, message: str, *, device_id: str, kind: str) -> None:

@@ -44,6 +44,7 @@ import shapely
 
 from analytics.driving.zones import Limit, ZoneIndex
 from citytrack.config import CityConfig
+from citytrack.errors import InvalidInputError
 from citytrack.wire import Fix
 
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean Earth radius
@@ -59,7 +60,7 @@ _ONEWAY_BACKWARD = frozenset({"-1", "reverse"})
 LatLon = tuple[float, float]
 
 
-class RoadsError(ValueError):
+class RoadsError(InvalidInputError):
     """A roads file or feature that cannot be used; names the file and the feature."""
 
     def __init__(self, reason: str, *, source: str = "", feature: int | None = None) -> None:

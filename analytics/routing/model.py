@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from citytrack.errors import InvalidInputError
+
 IntArray = npt.NDArray[np.int64]
 UNBOUNDED = int(np.iinfo(np.int64).max)
 """PyVRP's "no limit" for time windows and shifts."""
@@ -132,7 +134,7 @@ class Plan:
     iterations: int
 
 
-class RoutingError(ValueError):
+class RoutingError(InvalidInputError):
     """A routing problem cannot be read or solved. ``path`` and ``client`` name the cause
     where one is known."""
 

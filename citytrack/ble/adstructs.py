@@ -25,6 +25,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from citytrack.errors import InvalidInputError
+
 BASE_UUID_SUFFIX = "-0000-1000-8000-00805f9b34fb"
 
 AD_FLAGS = 0x01
@@ -50,7 +52,7 @@ _DATA_TYPE_BY_WIDTH = {2: AD_SERVICE_DATA16, 4: AD_SERVICE_DATA32, 16: AD_SERVIC
 MAX_VALUE_LEN = 254  # the length byte also counts the type byte
 
 
-class AdError(ValueError):
+class AdError(InvalidInputError):
     """Malformed advertising data; ``offset`` is the byte where the bad structure starts."""
 
     def __init__(self, reason: str, *, offset: int) -> None:

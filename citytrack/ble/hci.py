@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from citytrack.errors import InvalidInputError
+
 H4_EVENT = 0x04
 EVT_LE_META = 0x3E
 SUB_ADV_REPORT = 0x02
@@ -31,7 +33,7 @@ _LEGACY_FIXED = 9  # event type, address type, address, data length
 _EXT_FIXED = 24
 
 
-class HciError(ValueError):
+class HciError(InvalidInputError):
     """A packet that is not a well-formed LE advertising report event."""
 
     def __init__(self, reason: str, *, offset: int) -> None:

@@ -21,12 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from citytrack.config.routes import RoutesConfig
 from citytrack.config.watch import WatchConfig
+from citytrack.errors import InvalidInputError
 
 REPO_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_CONFIG_NAME = "osaka.toml"
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidInputError):
     """A configuration file that cannot be used; names the file and the key."""
 
     def __init__(self, message: str, *, path: Path | None = None, key: str = "") -> None:

@@ -33,12 +33,13 @@ from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from citytrack.config import CityConfig
+from citytrack.errors import CitytrackError, FinalError, RetryableError
 from citytrack.wire import Alert, DeviceStatus, Fix
 
 Connection = psycopg.Connection[Any]
 
 
-class StoreError(Exception):
+class StoreError(CitytrackError):
     """Base of the hub store's errors; ``operation`` says what was being done."""
 
     def __init__(self, operation: str, message: str) -> None:
@@ -46,15 +47,15 @@ class StoreError(Exception):
         self.operation = operation
 
 
-class StoreUnavailableError(StoreError):
+class StoreUnavailableError(StoreError, RetryableError):
     """The database is unreachable or aborted the transaction; retrying may succeed."""
 
 
-class StoreRejectedError(StoreError):
+class StoreRejectedError(StoreError, FinalError):
     """The database refused a statement; retrying the same data will fail again."""
 
 
-class MigrationError(StoreError):
+class MigrationError(StoreError, FinalError):
     """A schema migration step failed; ``step`` names it."""
 
     def __init__(self, step: str, message: str) -> None:
