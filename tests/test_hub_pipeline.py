@@ -14,7 +14,8 @@ from citytrack import wire
 from citytrack.config import load_config
 from citytrack.mqtt import BrokerAddress, make_client
 from hub.ingest.service import HubService
-from hub.pipeline.core import Inbound, build_pipeline
+from hub.pipeline.batch import Inbound
+from hub.pipeline.runner import build_pipeline
 from hub.storage import schema
 from hub.storage.fleet import AlertRepository, DeadLetterRepository, FixRepository
 

@@ -11,9 +11,10 @@ import pytest
 
 from citytrack import wire
 from citytrack.config import load_config
-from hub.pipeline.core import Inbound, Pipeline, build_pipeline
-from hub.pipeline.reconcile_alerts import EdgeEventRepository
+from hub.pipeline.batch import Inbound
+from hub.pipeline.runner import Pipeline, build_pipeline
 from hub.storage import schema
+from hub.storage.edge_events import EdgeEventRepository
 from hub.storage.fleet import AlertRepository
 
 T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)

@@ -22,7 +22,7 @@ from citytrack.mqtt import BrokerAddress
 from evaluation.episodes import match_episodes
 from firmware_sim.labels import EpisodeLabel
 from hub.ingest.service import HubService
-from hub.pipeline.reconcile_alerts import EdgeEventRepository
+from hub.storage.edge_events import EdgeEventRepository
 from hub.storage.fleet import AlertRepository
 from tests.mqtt_helpers import Collector
 

@@ -52,11 +52,7 @@ def test_school_morning_reaches_each_family_and_only_them(
     rig = WatchRig(cfg, tmp_path, seed=5, address_for=lambda _sid: address, speedup=SPEEDUP)
     hub = HubService(cfg, address, pg_url, watch_clock=rig.clock.now)
     events = []
-    hub.add_listener(
-        lambda batch: (
-            events.extend(batch.extensions["watch"].events) if "watch" in batch.extensions else None
-        )
-    )
+    hub.add_listener(lambda batch: events.extend(batch.watch_events))
     assert hub.watch is not None
     hub.watch.timer_listeners.append(events.extend)
     hub.start()

@@ -19,13 +19,12 @@ from analytics.watch.events import WatchEvent
 from citytrack import wire
 from citytrack.config import CitytrackConfig
 from citytrack.config.watch import Tag
-from hub.pipeline.watch import watch_part
 
 if TYPE_CHECKING:
     from app.demo.fleet import TruckRig
     from app.demo.sinks import NotificationSinks
     from app.demo.watch import WatchRig
-    from hub.pipeline.core import Batch
+    from hub.pipeline.batch import Batch
 
 ALERT_STYLE = {"harsh_braking": "red", "harsh_acceleration": "yellow", "speeding": "magenta"}
 
@@ -48,9 +47,8 @@ class LiveState:
                 if prev is None or fix.fix_time >= prev.fix_time:
                     self.last_fix[fix.device_id] = fix
             self.alerts.extend(batch.stored_alerts)
-            part = watch_part(batch)
-            self.passages.extend(part.resolved)
-            self.events.extend(part.events)
+            self.passages.extend(batch.resolved_passages)
+            self.events.extend(batch.watch_events)
 
     def snapshot(self) -> tuple[dict[str, wire.Fix], list[wire.Alert]]:
         with self._lock:

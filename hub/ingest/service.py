@@ -33,7 +33,8 @@ from citytrack.config import CitytrackConfig
 from citytrack.mqtt import BrokerAddress, make_client
 from hub.ingest.watch_feature import WatchFeature
 from hub.notify.channels import Channel
-from hub.pipeline.core import Batch, Inbound, Pipeline, build_pipeline
+from hub.pipeline.batch import Batch, Inbound
+from hub.pipeline.runner import Pipeline, build_pipeline
 from hub.storage import schema
 from hub.storage.drivers import RosterRepository
 from hub.storage.fleet import (

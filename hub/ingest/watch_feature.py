@@ -22,13 +22,9 @@ from analytics.watch.tags import TagDirectory
 from citytrack.config import CitytrackConfig
 from hub.notify.channels import Channel
 from hub.notify.service import NotificationService
-from hub.pipeline.core import Batch, Handler
-from hub.pipeline.watch import (
-    StorePassagesHandler,
-    WatchCounters,
-    WatchEventsHandler,
-    watch_part,
-)
+from hub.pipeline.batch import Batch, Handler, WatchCounters
+from hub.pipeline.store_passages import StorePassagesHandler
+from hub.pipeline.watch_events import WatchEventsHandler
 from hub.storage.notifications import NotificationRepository
 from hub.storage.watch import PassageRepository, WatchPruneResult, prune
 
@@ -71,7 +67,7 @@ class WatchFeature:
         self.notifier.stop()
 
     def after_commit(self, batch: Batch) -> None:
-        events = watch_part(batch).events
+        events = batch.watch_events
         if events:
             self.notifier.notify(events)
 

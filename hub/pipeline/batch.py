@@ -1,0 +1,80 @@
+"""What flows through the hub's pipeline: inbound messages, the batch the handlers fill in,
+the handler protocol and the pipeline's counters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import psycopg
+
+from analytics.watch.events import WatchEvent
+from citytrack import wire
+from citytrack.config.watch import Tag
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message as the broker delivered it."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    mid: int = 0
+    qos: int = 0
+
+
+@dataclass
+class Batch:
+    """One batch of inbound messages and what each handler made of it, in handler order."""
+
+    inbound: Sequence[Inbound]
+    fixes: list[wire.Fix] = field(default_factory=list)
+    statuses: list[wire.DeviceStatus] = field(default_factory=list)
+    passages: list[wire.Passage] = field(default_factory=list)  # incl. Sighting
+    edge_events: list[wire.DrivingEvent] = field(default_factory=list)
+    dead: list[tuple[Inbound, str]] = field(default_factory=list)
+    new_fixes: list[wire.Fix] = field(default_factory=list)
+    alerts: list[wire.Alert] = field(default_factory=list)
+    stored_alerts: list[wire.Alert] = field(default_factory=list)
+    # child watch: newly stored passages with the tag they resolved to (None: unknown tag)
+    resolved_passages: list[tuple[wire.Passage, Tag | None]] = field(default_factory=list)
+    watch_events: list[WatchEvent] = field(default_factory=list)  # newly stored
+
+
+@dataclass
+class HubCounters:
+    received: int = 0
+    fixes_stored: int = 0
+    duplicates_dropped: int = 0
+    dead_letters: int = 0
+    statuses: int = 0
+    alerts: int = 0
+    alerts_merged: int = 0  # findings merged into an alert of the other source
+    edge_events_stored: int = 0
+    edge_event_duplicates: int = 0
+    edge_events_unlocated: int = 0  # no position to raise an alert at
+    handler_errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+@dataclass
+class WatchCounters:
+    passages_stored: int = 0
+    passage_duplicates: int = 0
+    passages_unresolved: int = 0
+    passages_merged: int = 0
+    watch_events: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+class Handler(Protocol):
+    critical: bool  # True: a failure aborts the batch; False: logged, batch goes on
+
+    def handle(self, batch: Batch, conn: psycopg.Connection) -> None: ...
