@@ -12,6 +12,8 @@ import pytest
 from citytrack.wire import Fix
 from hub.storage import schema
 from hub.storage.fleet import DeadLetterRepository, FixRepository, MigrationError
+from hub.storage.retention import PruneResult, prune
+from hub.storage.schema.ddl import Retention
 
 ALL_STEPS = [s.name for s in schema.steps(timescale=False)]
 TABLES = {
@@ -161,7 +163,9 @@ def test_timescale_steps_make_hypertables_and_policies() -> None:
 def test_timescale_not_detected_on_plain_postgres(conn: psycopg.Connection) -> None:
     preloaded = conn.execute("SHOW shared_preload_libraries").fetchone()
     assert preloaded is not None and "timescaledb" not in preloaded[0]
-    assert schema.timescale_available(conn) is False
+    schema.upgrade(conn)
+    modes = conn.execute("SELECT DISTINCT timescale FROM schema_migrations").fetchall()
+    assert modes == [(False,)]
 
 
 def _fix(seq: int, fix_time: datetime) -> Fix:
@@ -186,13 +190,13 @@ def test_prune_deletes_only_old_rows(conn: psycopg.Connection) -> None:
     for age in (31, 29):
         dead.insert("t", b"x", f"age {age}", now - timedelta(days=age))
 
-    result = schema.prune(conn, 400, dead_letters_older_than_days=30, now=now)
+    result = prune(conn, Retention(fixes_days=400, dead_letters_days=30), now=now)
 
-    assert result == schema.PruneResult(fixes=2, dead_letters=1)
+    assert result == PruneResult(fixes=2, dead_letters=1)
     left = conn.execute("SELECT seq FROM fixes ORDER BY seq").fetchall()
     assert [r[0] for r in left] == [3, 4]
     assert [d.reason for d in dead.recent(10)] == ["age 29"]
-    assert schema.prune(conn, 400, now=now) == schema.PruneResult(0, 0)
+    assert prune(conn, Retention(fixes_days=400), now=now) == PruneResult()
 
 
 def test_prune_defaults_to_the_database_clock(conn: psycopg.Connection) -> None:
@@ -201,8 +205,8 @@ def test_prune_defaults_to_the_database_clock(conn: psycopg.Connection) -> None:
     FixRepository(conn).insert_batch(
         [_fix(1, real_now - timedelta(days=500)), _fix(2, real_now - timedelta(days=1))], real_now
     )
-    assert schema.prune(conn) == schema.PruneResult(fixes=1, dead_letters=0)
+    assert prune(conn, Retention()) == PruneResult(fixes=1)
     with pytest.raises(ValueError):
-        schema.prune(conn, -1)
+        prune(conn, Retention(fixes_days=-1))
     with pytest.raises(ValueError, match="timezone-aware"):
-        schema.prune(conn, now=datetime(2025, 1, 1))
+        prune(conn, Retention(), now=datetime(2025, 1, 1))

@@ -21,7 +21,9 @@ from hub.ingest.service import HubService
 from hub.storage import schema
 from hub.storage.drivers import DriverStatsRepository, RosterRepository
 from hub.storage.fleet import DeviceRepository, FixRepository
+from hub.storage.retention import prune
 from hub.storage.rollups import RollupJob
+from hub.storage.schema.ddl import Retention
 from hub.storage.trips import TripRepository, TripRules
 from tests.test_scorecard_sql import DAY, JST, LAT0, LON0, M_PER_DEG, jst
 
@@ -292,7 +294,7 @@ def test_hub_refreshes_rollups_and_never_raises(pg_url: str, city: CityConfig) -
 def test_prune_removes_trips_and_stops_with_their_fixes(conn: psycopg.Connection) -> None:
     insert(conn, track())
     TripRepository(conn).build("truck-01", now=at(1330))
-    result = schema.prune(conn, 10, now=at(0) + timedelta(days=10, minutes=11))
+    result = prune(conn, Retention(fixes_days=10), now=at(0) + timedelta(days=10, minutes=11))
     assert (result.trips, result.stops) == (1, 1)  # the 11:50 trip and the noon stop
     assert [r[1] for r in rows(conn)[0]] == [at(899)]
 

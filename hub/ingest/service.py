@@ -43,6 +43,7 @@ from hub.storage.fleet import (
     StoreRejectedError,
     StoreUnavailableError,
 )
+from hub.storage.retention import PruneResult, prune
 from hub.storage.rollups import RollupJob, RollupResult
 from hub.storage.watch import WatchRegistry
 
@@ -156,17 +157,10 @@ class HubService:
         if self._conn is not None:
             self._conn.close()
 
-    def apply_retention(self) -> schema.PruneResult:
-        """Delete fixes and dead letters older than the configured retention, and child
-        passages and events older than ``watch.retention_days``."""
-        with psycopg.connect(self.db_url, autocommit=True) as conn:
-            result = schema.prune(
-                conn,
-                self.retention.fixes_days,
-                dead_letters_older_than_days=self.retention.dead_letters_days,
-            )
-            if self.watch is not None:
-                log.info("watch retention: deleted %s", self.watch.prune(conn))
+    def apply_retention(self) -> PruneResult:
+        """Delete what the configured retention no longer keeps (``hub.storage.retention``)."""
+        with psycopg.connect(self.db_url, autocommit=True) as conn, conn.transaction():
+            result = prune(conn, self.retention)
         log.info("retention: deleted %s", result)
         return result
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -25,8 +25,7 @@ from hub.notify.service import NotificationService
 from hub.pipeline.batch import Batch, Handler, WatchCounters
 from hub.pipeline.store_passages import StorePassagesHandler
 from hub.pipeline.watch_events import WatchEventsHandler
-from hub.storage.notifications import NotificationRepository
-from hub.storage.watch import PassageRepository, WatchPruneResult, prune
+from hub.storage.watch import PassageRepository
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +80,3 @@ class WatchFeature:
             self.notifier.notify(events)
             for listener in self.timer_listeners:
                 listener(events)
-
-    def prune(self, conn: psycopg.Connection) -> tuple[WatchPruneResult, int]:
-        """Delete passages, events and sent notices older than ``watch.retention_days``:
-        a child's whereabouts are kept no longer than that, in any form."""
-        passages = prune(conn, self.cfg.retention_days)
-        cutoff = datetime.now(UTC) - timedelta(days=self.cfg.retention_days)
-        notices = NotificationRepository(conn).prune(cutoff)
-        return passages, notices

@@ -261,16 +261,3 @@ class NotificationRepository:
             (since,),
         ).fetchall()
         return [float(r[0]) for r in rows]
-
-    @translate_errors("prune notifications")
-    def prune(self, older_than: datetime) -> int:
-        """Delete notices created before ``older_than`` that are no longer pending.
-
-        Returns the number of rows deleted. Raises ValueError on a naive time.
-        """
-        _aware("older_than", older_than)
-        return self._conn.execute(
-            "DELETE FROM notifications WHERE created_at < %s "
-            "AND status NOT IN ('queued', 'deferred')",
-            (older_than,),
-        ).rowcount

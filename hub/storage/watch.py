@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -371,39 +371,3 @@ class GuardianRepository:
 
 
 # --- retention ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WatchPruneResult:
-    """Rows deleted by ``prune``."""
-
-    passages: int
-    events: int
-
-
-@translate_errors("prune watch data")
-def prune(
-    conn: Connection, older_than_days: float, *, now: datetime | None = None
-) -> WatchPruneResult:
-    """Delete passages (by ``closest_time``) and watch events (by ``time``) older than
-    ``older_than_days`` days before ``now`` (aware; default: the database clock).
-
-    Runs in the caller's transaction. On TimescaleDB a retention policy also drops old
-    passage chunks; watch events are a plain table there too, so run this in both modes.
-
-    Raises:
-        ValueError: a negative age or a naive ``now``.
-        StoreUnavailableError, StoreRejectedError: the database failed.
-    """
-    if older_than_days < 0:
-        raise ValueError(f"older_than_days must be >= 0, got {older_than_days}")
-    _aware("now", now)
-    if now is None:
-        row = conn.execute("SELECT now()").fetchone()
-        assert row is not None
-        now = row[0]
-    assert now is not None
-    cutoff = now - timedelta(days=older_than_days)
-    passages = conn.execute("DELETE FROM passages WHERE closest_time < %s", (cutoff,)).rowcount
-    events = conn.execute("DELETE FROM watch_events WHERE time < %s", (cutoff,)).rowcount
-    return WatchPruneResult(passages=passages, events=events)

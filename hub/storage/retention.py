@@ -1,0 +1,76 @@
+"""Retention, in one place: every row older than its policy is deleted by one ``prune`` call.
+
+What is kept how long (``Retention``, days; ``[hub]`` and ``[watch]`` in the config)::
+
+    fixes, and the trips and stops built from them     fixes_days
+    dead letters                                       dead_letters_days
+    a child's passages, watch events and sent notices  passages_days (watch.retention_days):
+                                                       a child's whereabouts are kept no
+                                                       longer than that, in any form
+    alerts, driver_daily, edge events                  kept (the fleet's safety record)
+
+On plain PostgreSQL this is the only thing that deletes; on TimescaleDB retention policies
+also drop old chunks of the hypertables (``hub.storage.schema.fleet.policies_step``), and
+``prune`` still runs for the plain tables. Notices still queued or deferred are kept
+whatever their age: they are the delivery queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hub.storage.fleet import Connection, translate_errors
+from hub.storage.schema.ddl import Retention
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """Rows deleted by ``prune``, per table."""
+
+    fixes: int = 0
+    dead_letters: int = 0
+    trips: int = 0
+    stops: int = 0
+    passages: int = 0
+    watch_events: int = 0
+    notifications: int = 0
+
+
+# (table, time column, the policy's field), in deletion order
+_RULES = (
+    ("fixes", "fix_time", "fixes_days"),
+    ("dead_letters", "received_at", "dead_letters_days"),
+    ("trips", "start_time", "fixes_days"),
+    ("stops", "start_time", "fixes_days"),
+    ("passages", "closest_time", "passages_days"),
+    ("watch_events", "time", "passages_days"),
+)
+
+
+@translate_errors("prune")
+def prune(conn: Connection, policy: Retention, *, now: datetime | None = None) -> PruneResult:
+    """Delete what ``policy`` no longer keeps, as of ``now`` (aware; default: the database
+    clock). Runs in the caller's transaction.
+
+    Raises:
+        ValueError: a naive ``now``.
+        StoreUnavailableError, StoreRejectedError: the database failed.
+    """
+    if now is not None and now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, got {now!r}")
+    if now is None:
+        row = conn.execute("SELECT now()").fetchone()
+        assert row is not None
+        now = row[0]
+    assert now is not None
+    deleted: dict[str, int] = {}
+    for table, column, days in _RULES:
+        cutoff = now - timedelta(days=getattr(policy, days))
+        query = f"DELETE FROM {table} WHERE {column} < %s"
+        deleted[table] = conn.execute(query.encode(), (cutoff,)).rowcount
+    deleted["notifications"] = conn.execute(
+        "DELETE FROM notifications WHERE created_at < %s AND status NOT IN ('queued', 'deferred')",
+        (now - timedelta(days=policy.passages_days),),
+    ).rowcount
+    return PruneResult(**deleted)

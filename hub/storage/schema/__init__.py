@@ -1,0 +1,149 @@
+"""The hub's database schema: numbered migration steps, TimescaleDB when the server has it.
+
+``steps`` below is the one ordered list; each feature's tables are in a module of this
+package (``fleet``, ``watch``, ``notifications``, ``drivers``, ``edge_events``, ``trips``,
+``routes``), their building blocks in ``ddl``.
+
+``upgrade(conn)`` applies, in order, each step not yet recorded in ``schema_migrations``,
+one transaction per step (an advisory lock serialises two hubs upgrading at once). The
+storage mode is chosen on the first upgrade and recorded with every step, so a database
+keeps its mode even if TimescaleDB is installed on the server later.
+
+Two modes, one set of tables (``vehicles``, ``drivers``, ``device_status``, ``fixes``,
+``alerts``, ``dead_letters``):
+
+* **TimescaleDB** (the extension is available *and* preloaded): ``CREATE EXTENSION
+  timescaledb``; ``fixes`` (on ``fix_time``, 1-day chunks), ``alerts`` (on
+  ``start_time``, 30-day chunks) and ``dead_letters`` (on ``received_at``, 1-day chunks)
+  are hypertables. A unique index on a hypertable must contain its time column, so fixes
+  are unique on (device_id, seq, fix_time): a replayed fix carries the same fix_time and
+  still deduplicates. Fixes are compressed (segment by device_id, order by fix_time) by a
+  policy after ``compress_after_days``; retention policies drop fix chunks after
+  ``fixes_days`` and dead-letter chunks after ``dead_letters_days``. Alerts are kept.
+  (This path is written for TimescaleDB >= 2.11 and not exercised by the test suite,
+  which runs on PostgreSQL without the extension; the tests only check that its SQL
+  parses.)
+* **Plain PostgreSQL**: ordinary tables, fixes unique on (device_id, seq), a BRIN index on
+  ``fix_time``; nothing expires by itself, ``prune`` does the retention's job (run it
+  daily).
+
+Fixes, statuses and alerts name their device without a foreign key to ``vehicles``: a
+device missing from the registry still has its data kept.
+
+Errors: ``hub.storage.fleet.MigrationError`` (a step failed, or ``conn`` is inside a transaction)
+and ``hub.storage.fleet.StoreUnavailableError`` / ``StoreRejectedError`` from ``prune``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from psycopg import pq
+
+from hub.storage.fleet import Connection, MigrationError
+from hub.storage.schema import drivers, edge_events, fleet, notifications, routes, trips, watch
+from hub.storage.schema.ddl import Retention, Step, sql
+
+log = logging.getLogger(__name__)
+
+_LOCK_KEY = 0x63697479  # "city": pg_advisory_xact_lock key for schema changes
+
+
+def steps(timescale: bool, retention: Retention | None = None) -> list[Step]:
+    """Every migration step, in order, for one storage mode."""
+    retention = retention or Retention()
+    extension = sql("CREATE EXTENSION IF NOT EXISTS timescaledb") if timescale else []
+    return [
+        Step("0001_extensions", extension),
+        fleet.registry_step(),
+        fleet.fixes_step(timescale),
+        fleet.alerts_step(timescale),
+        fleet.dead_letters_step(timescale),
+        fleet.policies_step(timescale, retention),
+        notifications.notifications_step(),
+        watch.watch_registry_step(),
+        watch.passages_step(timescale, retention),
+        drivers.drivers_step(),
+        edge_events.edge_events_step(),
+        trips.trips_step(),
+        routes.route_stats_step(),
+    ]
+
+
+def _timescale_available(conn: Connection) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
+        " current_setting('shared_preload_libraries')"
+    ).fetchone()
+    return bool(row and row[0] and "timescaledb" in str(row[1]))
+
+
+def _applied(conn: Connection) -> dict[str, bool]:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " name text PRIMARY KEY, timescale boolean NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    rows = conn.execute("SELECT name, timescale FROM schema_migrations").fetchall()
+    return {str(name): bool(ts) for name, ts in rows}
+
+
+def _mode(conn: Connection, timescale: bool | None) -> bool:
+    try:
+        with conn.transaction():  # detection inside too: leave no implicit transaction open
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            applied = _applied(conn)
+            detected = _timescale_available(conn) if timescale is None and not applied else False
+    except psycopg.Error as exc:
+        raise MigrationError("0000_schema_migrations", str(exc).strip()) from exc
+    if not applied:
+        return detected if timescale is None else timescale
+    recorded = next(iter(applied.values()))
+    if timescale is not None and timescale != recorded:
+        raise MigrationError("mode", f"database was created with timescale={recorded}")
+    return recorded
+
+
+def _apply(conn: Connection, step: Step, timescale: bool) -> bool:
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            if step.name in _applied(conn):
+                return False  # another process applied it while we waited for the lock
+            for query, params in step.statements:
+                conn.execute(query.encode(), params)  # bytes: plain SQL, not a LiteralString
+            conn.execute(
+                "INSERT INTO schema_migrations (name, timescale) VALUES (%s, %s)",
+                (step.name, timescale),
+            )
+    except psycopg.Error as exc:
+        raise MigrationError(step.name, str(exc).strip()) from exc
+    return True
+
+
+def upgrade(
+    conn: Connection, *, timescale: bool | None = None, retention: Retention | None = None
+) -> list[str]:
+    """Apply the steps not yet applied; returns their names (empty when up to date).
+
+    Args:
+        conn: a connection outside any transaction; every step commits on its own.
+        timescale: force the storage mode on a new database (None: detect). On a
+            database already upgraded the recorded mode is used.
+        retention: policy lengths for TimescaleDB (ignored on plain PostgreSQL).
+
+    Raises:
+        MigrationError: ``conn`` is inside a transaction, the mode asked for differs
+            from the recorded one, or a step failed (that step is rolled back, the ones
+            before it stay applied).
+    """
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        raise MigrationError("start", "connection is inside a transaction")
+    mode = _mode(conn, timescale)
+    done: list[str] = []
+    for step in steps(mode, retention):
+        if _apply(conn, step, mode):
+            log.info("applied schema step %s (timescale=%s)", step.name, mode)
+            done.append(step.name)
+    return done
