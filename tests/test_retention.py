@@ -33,7 +33,8 @@ def _passage(conn: psycopg.Connection, seq: int, at: datetime) -> None:
 
 def _event(conn: psycopg.Connection, event_id: str, at: datetime) -> None:
     conn.execute(
-        "INSERT INTO watch_events (event_id, kind, child_id, time) VALUES (%s, 'passed', 'hana', %s)",
+        "INSERT INTO watch_events (event_id, kind, child_id, time)"
+        " VALUES (%s, 'passed', 'hana', %s)",
         (event_id, at),
     )
 
