@@ -38,13 +38,14 @@ from __future__ import annotations
 import operator
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import reduce
 
 import pynmea2
 from pydantic import ValidationError
 
+from citytrack.counters import Counters
 from citytrack.wire import ContractError, Fix
 from edge_agent.nmea_framing import CHECKSUM, NmeaFramer
 from edge_agent.nmea_sentences import FieldError, SentenceReport, read_sentence
@@ -93,7 +94,7 @@ class Epoch:
 
 
 @dataclass
-class NmeaCounters:
+class NmeaCounters(Counters):
     """Monotonic counts of what the decoder read (lines) and assembled (epochs)."""
 
     sentences_ok: int = 0
@@ -109,9 +110,6 @@ class NmeaCounters:
     no_fix: int = 0
     no_position: int = 0
     no_time: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 @dataclass

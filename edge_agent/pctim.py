@@ -40,6 +40,7 @@ from operator import xor
 from typing import Literal
 
 from analytics.device.imu_harsh import ImuSample
+from citytrack.counters import Counters
 from citytrack.errors import InvalidInputError
 from edge_agent.sources import GnssSource, ReplaySource, SerialSource
 
@@ -89,7 +90,7 @@ class ImuLineError(InvalidInputError):
 
 
 @dataclass
-class ImuLineCounts:
+class ImuLineCounts(Counters):
     lines_ok: int = 0
     garbage: int = 0
     overlong: int = 0
@@ -105,9 +106,6 @@ class ImuLineCounts:
     @property
     def lines(self) -> int:
         return sum(getattr(self, f.name) for f in fields(self))
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class ImuDecoder:

@@ -66,12 +66,13 @@ import math
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 
 from analytics.device.imu_calibration import Calibration, LateralFit, MountingFit, Vec, axpy, dot
 from citytrack.config import VehicleClass
+from citytrack.counters import Counters
 from citytrack.wire import EventKind
 
 REFERENCE_MIN_S = 0.95
@@ -157,7 +158,7 @@ class ImuHarshEvent:
 
 
 @dataclass
-class ImuCounters:
+class ImuCounters(Counters):
     samples: int = 0
     out_of_order: int = 0  # samples not after the previous one, dropped
     gaps: int = 0  # filter restarts after a gap between samples
@@ -169,8 +170,7 @@ class ImuCounters:
     events: int = 0
     calibrated: int = 0  # 1 once calibration has converged (a gauge)
 
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    GAUGES: ClassVar[frozenset[str]] = frozenset({"calibrated"})
 
 
 class _Point(NamedTuple):

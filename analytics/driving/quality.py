@@ -54,10 +54,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 
 from citytrack.config import QualityConfig
+from citytrack.counters import Counters
 from citytrack.wire import Fix
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -128,7 +129,7 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class FilterCounts:
+class FilterCounts(Counters):
     """Monotonic counts: fixes accepted, gaps reported, and rejections per reason."""
 
     accepted: int = 0
@@ -156,9 +157,6 @@ class FilterCounts:
     def rejected(self) -> int:
         """All rejections, whatever the reason."""
         return sum(getattr(self, f.name) for f in fields(self)) - self.accepted - self.gaps
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

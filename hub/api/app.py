@@ -5,6 +5,7 @@ Endpoints::
     GET /api/alerts    ?vehicle=&kind=&since=&until=&limit=   alerts, newest first
     GET /api/vehicles  every registered vehicle: last position, driver, online status
     GET /healthz       200 when the database answers, 503 when it does not
+    GET /metrics       the process's counters, Prometheus text format (with ``metrics=``)
 
 Times are ISO-8601 with an offset (a time without one is refused with 422, as is any bad
 query parameter); responses carry UTC times and units in field names. A
@@ -23,10 +24,11 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
 from pydantic import AwareDatetime, BaseModel, Field
 
+from citytrack.metrics import CONTENT_TYPE, MetricsRegistry
 from hub.api.drivers import drivers_router
 from hub.api.guardians import guardian_router
 from hub.storage.fleet import (
@@ -108,6 +110,7 @@ def create_app(
     pool_max_size: int = 4,
     pool_timeout_s: float = 5.0,
     timezone: str = "Asia/Tokyo",
+    metrics: MetricsRegistry | None = None,
 ) -> FastAPI:
     """The API app over the database at ``db_url`` (schema already upgraded).
 
@@ -141,4 +144,12 @@ def create_app(
     app.include_router(guardian_router(pooled, ZoneInfo(timezone)))
     # supervisors: per-driver scorecards (see hub/api/drivers.py)
     app.include_router(drivers_router(pooled, ZoneInfo(timezone)))
+    if metrics is not None:
+        registry = metrics
+
+        @app.get("/metrics", response_class=Response)
+        def metrics_text() -> Response:
+            """The process's counters in the Prometheus text format."""
+            return Response(registry.exposition(), media_type=CONTENT_TYPE)
+
     return app

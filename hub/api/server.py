@@ -8,19 +8,29 @@ import time
 
 import uvicorn
 
+from citytrack.metrics import MetricsRegistry
 from hub.api.app import create_app
 
 
 class ApiServer:
     """uvicorn running ``hub.api.app`` on ``host:port`` (port 0 picks a free one)."""
 
-    def __init__(self, db_url: str, host: str = "127.0.0.1", port: int = 8080) -> None:
+    def __init__(
+        self,
+        db_url: str,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        metrics: MetricsRegistry | None = None,
+    ) -> None:
         self.host = host
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.port = int(self._sock.getsockname()[1])
-        config = uvicorn.Config(create_app(db_url), log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            create_app(db_url, metrics=metrics), log_level="warning", lifespan="on"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, name="hub-api", daemon=True

@@ -30,6 +30,7 @@ import psycopg
 
 from citytrack import wire
 from citytrack.config import CitytrackConfig
+from citytrack.metrics import MetricsRegistry
 from citytrack.mqtt import BrokerAddress, make_client
 from hub.ingest.watch_feature import WatchFeature
 from hub.notify.channels import Channel
@@ -102,6 +103,11 @@ class HubService:
         )
         # trips of every truck and driver_daily, after each retention run
         self.rollups = RollupJob.for_city(cfg.city, cfg.detectors.quality)
+        # what GET /metrics exports (hub.api.app): read when scraped
+        self.metrics = MetricsRegistry(service="hub")
+        self.metrics.track("pipeline", lambda: self.counters)
+        self.metrics.track("watch", lambda: self.watch.counters if self.watch else None)
+        self.metrics.track("rollups", lambda: self.rollups.counts)
 
     def add_listener(self, listener: Callable[[Batch], None]) -> None:
         """Call ``listener(batch)`` after each committed batch (live views)."""

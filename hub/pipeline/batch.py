@@ -13,6 +13,7 @@ import psycopg
 from analytics.watch.events import WatchEvent
 from citytrack import wire
 from citytrack.config.watch import Tag
+from citytrack.counters import Counters
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Batch:
 
 
 @dataclass
-class HubCounters:
+class HubCounters(Counters):
     received: int = 0
     fixes_stored: int = 0
     duplicates_dropped: int = 0
@@ -58,20 +59,14 @@ class HubCounters:
     edge_events_unlocated: int = 0  # no position to raise an alert at
     handler_errors: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return dict(vars(self))
-
 
 @dataclass
-class WatchCounters:
+class WatchCounters(Counters):
     passages_stored: int = 0
     passage_duplicates: int = 0
     passages_unresolved: int = 0
     passages_merged: int = 0
     watch_events: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(vars(self))
 
 
 class Handler(Protocol):

@@ -26,6 +26,7 @@ import psycopg
 from rich.console import Console
 
 from citytrack.config import CityConfig, QualityConfig
+from citytrack.counters import Counters
 from hub.storage.drivers import DriverStatsRepository, MotionRules
 from hub.storage.fleet import Connection, StoreError, StoreRejectedError, StoreUnavailableError
 from hub.storage.trips import TripBuild, TripRepository, TripRules
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class RollupCounts:
+class RollupCounts(Counters):
     """Monotonic counts over the job's life (the hub's process)."""
 
     runs: int = 0  # runs that finished
