@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import random
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -25,6 +24,7 @@ from datetime import datetime
 from analytics.device.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
 from citytrack import wire
 from citytrack.mqtt import BrokerAddress
+from citytrack.retry import Backoff
 from edge_agent.nmea import Epoch, NmeaFixDecoder
 from edge_agent.outbox import Outbox
 from edge_agent.pctim import ImuDecoder, ImuSource
@@ -163,13 +163,13 @@ class VehicleAgent:
     ) -> None:
         """Read ``source`` until stopped, handing data to ``on_data``; a failed read is
         counted (``on_error``), logged and retried with jittered backoff."""
-        backoff = 0.5
+        backoff = Backoff()
         while not self._stop.is_set():
             try:
                 data = source.read(0.5)
             except SourceError as exc:
                 on_error()
-                delay = backoff * (1 + random.random())
+                delay = backoff.next_delay()
                 log.warning(
                     "%s: %s source failed (%s); retrying in %.1f s",
                     self.device_id,
@@ -178,9 +178,8 @@ class VehicleAgent:
                     delay,
                 )
                 self._stop.wait(delay)
-                backoff = min(backoff * 2, 30.0)
                 continue
-            backoff = 0.5
+            backoff.reset()
             if data:
                 on_data(data)
 

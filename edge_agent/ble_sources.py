@@ -42,6 +42,7 @@ from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakErro
 
 from citytrack import wire
 from citytrack.ble.adstructs import AdFields
+from citytrack.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ class BleakSource:
         self.dropped = 0  # records lost because nobody read them
         self.retry_delays_s: deque[float] = deque(maxlen=32)  # the latest backoff delays
         self._rng = rng or random.Random()
+        self._retry = Backoff(backoff_initial_s, backoff_max_s, rng=self._rng)
         self._records: queue.Queue[BleRecord] = queue.Queue(max_queued)
         self._last_heard = time.monotonic()
         self._closing = threading.Event()
@@ -277,8 +279,7 @@ class BleakSource:
 
     def _backoff(self, failures: int) -> float:
         """Delay before retry number ``failures`` (1, 2, ...), s."""
-        base = min(self.backoff_max_s, self.backoff_initial_s * 2 ** min(failures - 1, 30))
-        return min(self.backoff_max_s, base * (1 + 0.25 * self._rng.random()))
+        return self._retry.delay(failures)
 
     async def _sleep(self, delay_s: float) -> None:
         """Sleep ``delay_s`` s, or less if the source is closed meanwhile."""

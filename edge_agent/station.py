@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import random
 import re
 import signal
 import threading
@@ -50,6 +49,7 @@ from citytrack.ble.frames import (
 from citytrack.config import ConfigError, load_config
 from citytrack.config.watch import PassageDetectorConfig
 from citytrack.mqtt import BrokerAddress
+from citytrack.retry import Backoff
 from edge_agent.ble_sources import BleakSource, BleRecord, BleSource
 from edge_agent.nmea import NmeaFixDecoder
 from edge_agent.outbox import Outbox
@@ -179,7 +179,7 @@ class StationAgent:
     # reader thread
 
     def _read_loop(self) -> None:
-        backoff = 0.5
+        backoff = Backoff()
         next_tick = time.monotonic() + self.tick_interval_s
         while not self._stop.is_set():
             try:
@@ -190,12 +190,11 @@ class StationAgent:
                     self._tick(self.clock())
             except Exception:  # a bug or a bad record must not end the station
                 self.counts["agent_errors"] += 1
-                delay = backoff * (1 + random.random())
+                delay = backoff.next_delay()
                 log.exception("%s: reader failed; resuming in %.1f s", self.station_id, delay)
                 self._stop.wait(delay)
-                backoff = min(backoff * 2, 30.0)
                 continue
-            backoff = 0.5
+            backoff.reset()
 
     def _handle(self, record: BleRecord) -> None:
         self.counts["advertisements"] += 1
@@ -326,16 +325,15 @@ class GpsdPosition:
         return latest[1]
 
     def _run(self) -> None:
-        backoff = 0.5
+        backoff = Backoff()
         while not self._stop.is_set():
             try:
                 self._follow(GpsdSource(self.host, self.port))
-                backoff = 0.5
+                backoff.reset()
             except SourceError as exc:
-                delay = backoff * (1 + random.random())
+                delay = backoff.next_delay()
                 log.warning("position from gpsd failed (%s); retrying in %.1f s", exc, delay)
                 self._stop.wait(delay)
-                backoff = min(backoff * 2, 30.0)
 
     def _follow(self, source: GpsdSource) -> None:
         decoder = NmeaFixDecoder()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +31,7 @@ from citytrack import wire
 from citytrack.config import CitytrackConfig
 from citytrack.metrics import MetricsRegistry
 from citytrack.mqtt import BrokerAddress, make_client
+from citytrack.retry import Backoff
 from hub.ingest.watch_feature import WatchFeature
 from hub.notify.channels import Channel
 from hub.pipeline.batch import Batch, Inbound
@@ -239,7 +239,7 @@ class HubService:
     def _commit_with_retry(self, batch: list[Inbound]) -> bool:
         """Process the batch, retrying while the database is unreachable. False if the
         hub is stopping before it could commit (the batch stays unacknowledged)."""
-        backoff = 0.5
+        backoff = Backoff()
         while True:
             try:
                 self._process(batch)
@@ -247,10 +247,9 @@ class HubService:
             except UNAVAILABLE as exc:
                 if self._stop.is_set():
                     return False
-                delay = backoff * (1 + random.random())
+                delay = backoff.next_delay()
                 log.error("database unavailable (%s); retrying in %.1f s", exc, delay)
                 self._stop.wait(delay)
-                backoff = min(backoff * 2, 30.0)
                 self._reconnect()
 
     def _guarded(

@@ -16,13 +16,13 @@ and the loop backs off with jitter and goes on; the rows stay in the table.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from citytrack.retry import Backoff
 from hub.notify.channels import Channel, DeliveryResult, DeliveryStatus, OutgoingMessage
 from hub.storage.fleet import Connection
 from hub.storage.notifications import Notice, NotificationRepository
@@ -121,16 +121,15 @@ class DeliveryWorker:
 
     def _run(self) -> None:
         conn: Connection | None = None
-        failures = 0
+        backoff = Backoff()
         while not self._stopping.is_set():
             try:
                 if conn is None or conn.closed or conn.broken:
                     conn = psycopg.connect(self._db_url, autocommit=True)
                 worked = self.deliver_due(NotificationRepository(conn))
-                failures = 0
+                backoff.reset()
             except Exception as exc:  # supervisor: log, back off with jitter, go on
-                failures += 1
-                delay = min(30.0, 0.25 * 2**failures) * random.uniform(0.5, 1.0)
+                delay = backoff.next_delay()
                 log.warning("notification delivery: %s; retrying in %.1f s", exc, delay)
                 self._count("worker_errors")
                 self._stopping.wait(delay)
