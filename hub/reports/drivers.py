@@ -22,7 +22,6 @@ report itself.
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +29,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
-from plotly.offline import get_plotlyjs
 from rich.console import Console
 
 from analytics.driving.scorecard import (
@@ -43,6 +41,7 @@ from analytics.driving.scorecard import (
     summarize_trips,
 )
 from hub.reports import figures as figs
+from hub.reports.page import Page
 from hub.reports.trips import trips_html
 from hub.storage.drivers import (
     DriverDay,
@@ -202,39 +201,6 @@ h3 { font-size: 15px; margin: 16px 0 4px; }
         border-radius: 6px; padding: 8px 12px; margin: 10px 0; }
 """
 
-_SHOW = """
-document.querySelectorAll("script.figure").forEach(function (s) {
-  var spec = JSON.parse(s.textContent);
-  Plotly.newPlot(s.dataset.target, spec.data, spec.layout,
-                 {displaylogo: false, responsive: true});
-});
-"""
-
-
-def _json(value: Any) -> str:
-    """JSON safe inside a <script> element (no "</script>" can close it early)."""
-    return json.dumps(value, ensure_ascii=False, default=str).replace("<", "\\u003c")
-
-
-class _Page:
-    """Collects the HTML parts and figures of one report."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.figures = 0
-
-    def add(self, text: str) -> None:
-        self.parts.append(text)
-
-    def figure(self, spec: figs.Figure, css: str = "chart") -> None:
-        self.figures += 1
-        target = f"fig-{self.figures}"
-        self.add(f'<div class="{css}" id="{target}"></div>')
-        self.add(
-            f'<script type="application/json" class="figure" data-target="{target}">'
-            f"{_json(spec)}</script>"
-        )
-
 
 def _badge(card: DriverScorecard) -> str:
     total = card.total
@@ -290,7 +256,7 @@ def _formula_note(weights: ScoreWeights) -> str:
     )
 
 
-def _driver_section(page: _Page, s: DriverSection, tz: ZoneInfo) -> None:
+def _driver_section(page: Page, s: DriverSection, tz: ZoneInfo) -> None:
     card, t = s.daily, s.daily.total
     name = html.escape(card.driver_name or card.driver_id)
     trucks = html.escape(", ".join(s.devices))
@@ -346,7 +312,7 @@ def render(report: FleetReport, title: str = "Driving tendencies") -> str:
     tz = report.tz
     first, last = report.start.astimezone(tz), report.end.astimezone(tz)
     span = f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}"
-    page = _Page()
+    page = Page()
     page.add(
         f"<h1>{html.escape(title)}</h1><p class='sub'>{span} ({html.escape(tz.key)}), "
         f"{len(report.sections)} driver(s) with driving</p>"
@@ -365,15 +331,7 @@ def render(report: FleetReport, title: str = "Driving tendencies") -> str:
         )
     for section in report.sections:
         _driver_section(page, section, tz)
-    script = f"<script>{get_plotlyjs()}</script>" if page.figures else ""
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
-        f"{html.escape(title)}</title><style>{_CSS}</style>{script}</head><body>"
-        + "\n".join(page.parts)
-        + f"<script type='application/json' id='scorecards'>{_json(_numbers(report))}</script>"
-        + (f"<script>{_SHOW}</script>" if page.figures else "")
-        + "</body></html>"
-    )
+    return page.html(title, _CSS, data_id="scorecards", data=_numbers(report))
 
 
 def report_main(

@@ -15,13 +15,10 @@ without routes renders too, saying so.
 from __future__ import annotations
 
 import html
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
-
-from plotly.offline import get_plotlyjs
 
 from analytics.routing.check import check_plan
 from analytics.routing.city import DayProblem
@@ -35,6 +32,7 @@ from analytics.routing.plan_io import (
     route_stops,
 )
 from hub.reports.figures import ROUTE_COLORS
+from hub.reports.page import Page
 
 NO_ROUTES = "No routes: nothing to collect on this day"
 Figure = dict[str, Any]
@@ -57,43 +55,11 @@ th { background: #f3f4f6; } td.l, th.l { text-align: left; } td.id { white-space
 .bad { color: #b91c1c; font-weight: 600; }
 """
 
-_SHOW = """
-document.querySelectorAll("script.figure").forEach(function (s) {
-  var spec = JSON.parse(s.textContent);
-  Plotly.newPlot(s.dataset.target, spec.data, spec.layout,
-                 {displaylogo: false, responsive: true});
-});
-"""
 
 _KIND_MARKERS = {
     "depot": {"symbol": "square", "size": 13, "color": "#222"},
     "disposal": {"symbol": "triangle-up", "size": 14, "color": "#d62728"},
 }
-
-
-def _json(value: Any) -> str:
-    """JSON safe inside a <script> element (no "</script>" can close it early)."""
-    return json.dumps(value, ensure_ascii=False, default=str).replace("<", "\\u003c")
-
-
-class _Page:
-    """Collects the HTML parts and figures of one page."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.figures = 0
-
-    def add(self, text: str) -> None:
-        self.parts.append(text)
-
-    def figure(self, spec: Figure) -> None:
-        self.figures += 1
-        target = f"fig-{self.figures}"
-        self.add(f'<div class="chart" id="{target}"></div>')
-        self.add(
-            f'<script type="application/json" class="figure" data-target="{target}">'
-            f"{_json(spec)}</script>"
-        )
 
 
 # --- figures --------------------------------------------------------------------------------
@@ -252,7 +218,7 @@ def _stops_table(day: DayProblem, stops: Sequence[Stop]) -> str:
 # --- page -----------------------------------------------------------------------------------
 
 
-def _route_section(page: _Page, day: DayProblem, route: PlannedRoute, number: int) -> None:
+def _route_section(page: Page, day: DayProblem, route: PlannedRoute, number: int) -> None:
     stops = route_stops(day, route)
     name = html.escape(route.vehicle)
     page.add(f"<section class='route' data-truck='{name}'><h2>{name}</h2>")
@@ -292,7 +258,7 @@ def render_plan(
     HTML document; plotly.js is embedded only when there is a map."""
     final = day.final_unload is not None
     totals = plan_totals(plan, final_unload=final)
-    page = _Page()
+    page = Page()
     page.add(
         f"<h1>{html.escape(title)}, {day.day.isoformat()}</h1><p class='sub'>"
         f"{totals.trucks} truck(s), {totals.points} point(s), {totals.disposal_visits} trip(s) "
@@ -314,14 +280,5 @@ def render_plan(
         page.figure(route_map("All routes (no map tiles)", every))
     for number, route in enumerate(plan.routes):
         _route_section(page, day, route, number)
-    script = f"<script>{get_plotlyjs()}</script>" if page.figures else ""
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
-        f"{html.escape(title)} {day.day.isoformat()}</title><style>{_CSS}</style>{script}"
-        "</head><body>"
-        + "\n".join(page.parts)
-        + f"<script type='application/json' id='plan'>{_json(plan_json(day, plan, courses))}"
-        + "</script>"
-        + (f"<script>{_SHOW}</script>" if page.figures else "")
-        + "</body></html>"
-    )
+    data = plan_json(day, plan, courses)
+    return page.html(f"{title} {day.day.isoformat()}", _CSS, data_id="plan", data=data)
