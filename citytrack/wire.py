@@ -29,7 +29,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from citytrack.errors import InvalidInputError
 
@@ -226,10 +234,15 @@ class DrivingEvent(_Message):
     lon_deg: float | None = Field(default=None, ge=-180, le=180, description="latest fix")
     speed_mps: float | None = Field(default=None, ge=0, description="latest fix's speed, m/s")
 
+    @field_validator("event_kind")
+    @classmethod
+    def _harsh(cls, kind: EventKind) -> EventKind:
+        if kind not in HARSH_KINDS:
+            raise ValueError(f"an edge event is a harsh kind, not {kind.value!r}")
+        return kind
+
     @model_validator(mode="after")
     def _times_in_order(self) -> DrivingEvent:
-        if self.event_kind not in HARSH_KINDS:
-            raise ValueError(f"an edge event is harsh, not {self.event_kind.value!r}")
         if self.end_time < self.start_time:
             raise ValueError("need start_time <= end_time")
         return self

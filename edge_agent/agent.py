@@ -25,16 +25,16 @@ from analytics.device.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSampl
 from citytrack import wire
 from citytrack.mqtt import BrokerAddress
 from citytrack.retry import Backoff
+from edge_agent.device import DeviceAgent
 from edge_agent.nmea import Epoch, NmeaFixDecoder
 from edge_agent.outbox import Outbox
 from edge_agent.pctim import ImuDecoder, ImuSource
-from edge_agent.publisher import OutboxPublisher
 from edge_agent.sources import GnssSource, SourceError
 
 log = logging.getLogger(__name__)
 
 
-class VehicleAgent:
+class VehicleAgent(DeviceAgent):
     """One vehicle's agent; ``start()`` runs it in background threads.
 
     ``imu_source`` and ``imu_detector`` come together (an accelerometer and the detector
@@ -59,11 +59,17 @@ class VehicleAgent:
     ) -> None:
         if (imu_source is None) != (imu_detector is None):
             raise ValueError("give both imu_source and imu_detector, or neither")
-        self.device_id = device_id
+        super().__init__(
+            device_id,
+            wire.Role.VEHICLE,
+            outbox,
+            address,
+            max_inflight=max_inflight,
+            status_interval_s=status_interval_s,
+            clock=clock,
+        )
         self.source = source
-        self.outbox = outbox
         self.decoder = NmeaFixDecoder()
-        self.clock = clock
         self.fixes = 0
         self.source_errors = 0
         self.last_fix: wire.Fix | None = None
@@ -73,23 +79,13 @@ class VehicleAgent:
         self.imu_events = 0
         self.imu_source_errors = 0
         self._detector_lock = threading.Lock()  # the two reader threads share the detector
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._imu_thread: threading.Thread | None = None
-        self.publisher = OutboxPublisher(
-            outbox,
-            address,
-            client_id=f"citytrack-{device_id}",
-            status_topic=wire.topic_for(wire.Role.VEHICLE, device_id, wire.Kind.STATUS),
-            make_status=self._status_payload,
-            max_inflight=max_inflight,
-            status_interval_s=status_interval_s,
-        )
-        self._fix_topic = wire.topic_for(wire.Role.VEHICLE, device_id, wire.Kind.FIX)
-        self._event_topic = wire.topic_for(wire.Role.VEHICLE, device_id, wire.Kind.EVENT)
+        self._fix_topic = self.topic(wire.Kind.FIX)
+        self._event_topic = self.topic(wire.Kind.EVENT)
 
-    def counters(self) -> dict[str, int]:
-        """Monotonic counters plus the outbox depth gauge, as published in the status.
+    def own_counters(self) -> dict[str, int]:
+        """The decoder's counts, ``fixes_queued`` and ``source_errors``.
 
         With an accelerometer also ``imu_*``: its decoder's line counts, ``imu_bad_lines``,
         the detector's counts (``imu_samples``, ``imu_uncalibrated_samples``, the
@@ -98,9 +94,6 @@ class VehicleAgent:
         counters = {
             **self.decoder.counters.as_dict(),
             "fixes_queued": self.fixes,
-            "published": self.publisher.published,
-            "outbox_depth": self.outbox.depth(),
-            "connects": self.publisher.connects,
             "source_errors": self.source_errors,
         }
         if self.imu_detector is not None:
@@ -111,12 +104,6 @@ class VehicleAgent:
             counters["imu_events_queued"] = self.imu_events
             counters["imu_source_errors"] = self.imu_source_errors
         return counters
-
-    def _status_payload(self, online: bool) -> bytes:
-        status = wire.DeviceStatus(
-            device_id=self.device_id, online=online, time=self.clock(), counters=self.counters()
-        )
-        return wire.encode(status)
 
     def start(self) -> None:
         self.publisher.start()

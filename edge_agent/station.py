@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import signal
 import threading
 import time
@@ -51,9 +50,9 @@ from citytrack.config.watch import PassageDetectorConfig
 from citytrack.mqtt import BrokerAddress
 from citytrack.retry import Backoff
 from edge_agent.ble_sources import BleakSource, BleRecord, BleSource
+from edge_agent.device import DeviceAgent
 from edge_agent.nmea import NmeaFixDecoder
 from edge_agent.outbox import Outbox
-from edge_agent.publisher import OutboxPublisher
 from edge_agent.sources import GpsdSource, SourceError
 
 log = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ def _tx_power(frame: IdFrame) -> int | None:
     return tx if -127 <= tx <= 20 else None
 
 
-class StationAgent:
+class StationAgent(DeviceAgent):
     """One station's agent; ``start()`` runs it in background threads.
 
     Raises:
@@ -109,49 +108,32 @@ class StationAgent:
         tick_interval_s: float = 1.0,
         clock: Callable[[], datetime] = wire.utcnow,
     ) -> None:
-        if not re.fullmatch(wire.DEVICE_ID_PATTERN, station_id):
-            raise ValueError(f"not a valid device id: {station_id!r}")
+        super().__init__(
+            station_id,
+            wire.Role.STATION,
+            outbox,
+            address,
+            max_inflight=max_inflight,
+            status_interval_s=status_interval_s,
+            clock=clock,
+        )
         self.station_id = station_id
         self.source = source
-        self.outbox = outbox
         self.detector = PassageDetector(cfg)
         self.mobile_position = mobile_position
         self.positions = PositionTrack()
         self.tick_interval_s = tick_interval_s
-        self.clock = clock
         self.counts = dict.fromkeys(COUNTERS, 0)
         self._skipped: Counter[str] = Counter()  # beacon-like payloads that did not fit
         self._tlm: dict[str, tuple[datetime, EddystoneTlm]] = {}  # BLE address -> latest TLM
         self._address_of: dict[BeaconKey, tuple[str, datetime]] = {}  # beacon -> last address
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.publisher = OutboxPublisher(
-            outbox,
-            address,
-            client_id=f"citytrack-{station_id}",
-            status_topic=wire.topic_for(wire.Role.STATION, station_id, wire.Kind.STATUS),
-            make_status=self._status_payload,
-            max_inflight=max_inflight,
-            status_interval_s=status_interval_s,
-        )
         kind = wire.Kind.SIGHTING if mobile_position else wire.Kind.PASSAGE
-        self._topic = wire.topic_for(wire.Role.STATION, station_id, kind)
+        self._topic = self.topic(kind)
 
-    def counters(self) -> dict[str, int]:
-        """Monotonic counters plus the outbox depth gauge, as published in the status."""
-        return {
-            **self.counts,
-            "published": self.publisher.published,
-            "outbox_depth": self.outbox.depth(),
-            "connects": self.publisher.connects,
-            **self.source.counters(),
-        }
-
-    def _status_payload(self, online: bool) -> bytes:
-        status = wire.DeviceStatus(
-            device_id=self.station_id, online=online, time=self.clock(), counters=self.counters()
-        )
-        return wire.encode(status)
+    def own_counters(self) -> dict[str, int]:
+        """The station's counts (``COUNTERS``) and its BLE source's."""
+        return {**self.counts, **self.source.counters()}
 
     def start(self) -> None:
         self.publisher.start()
