@@ -13,12 +13,13 @@ from citytrack.config import load_config
 from citytrack.config.watch import Tag, WatchConfig
 from citytrack.wire import BeaconKind, Passage, Sighting
 from hub.storage import schema
+from hub.storage.retention import prune
+from hub.storage.schema.ddl import Retention
 from hub.storage.watch import (
     GuardianRepository,
     PassageRepository,
     WatchEventRepository,
     WatchRegistry,
-    prune,
 )
 
 T0 = datetime(2024, 5, 13, 22, 40, tzinfo=UTC)  # 07:40 JST on Tuesday
@@ -229,13 +230,14 @@ def test_prune_deletes_only_what_is_older_than_the_retention(conn: psycopg.Conne
     events = WatchEventRepository(conn)
     events.insert([event(WatchEventKind.PASSED, t) for t in (old, edge, new)])
     with conn.transaction():
-        result = prune(conn, days, now=now)
-    assert (result.passages, result.events) == (1, 1)
+        result = prune(conn, Retention(passages_days=days), now=now)
+    assert (result.passages, result.watch_events) == (1, 1)
     assert [p.closest_time for p in passages.passages(TAG.child_id)] == [new, edge]
     assert [e.time for e in events.since(now - timedelta(days=400))] == [edge, new]
-    assert prune(conn, days, now=now).passages == 0
-    assert prune(conn, 0).passages == 2  # the database clock: 2024 is long gone
+    assert prune(conn, Retention(passages_days=days), now=now).passages == 0
+    # the database clock: 2024 is long gone
+    assert prune(conn, Retention(passages_days=1)).passages == 2
     with pytest.raises(ValueError):
-        prune(conn, -1)
+        prune(conn, Retention(passages_days=-1))
     with pytest.raises(ValueError, match="timezone-aware"):
-        prune(conn, days, now=datetime(2024, 6, 30))
+        prune(conn, Retention(passages_days=days), now=datetime(2024, 6, 30))
