@@ -54,7 +54,7 @@ def message(to: str = SATO_LINE, channel: str = "line", **kw: object) -> Outgoin
 
 @pytest.fixture
 def line_api() -> Iterator[LineApi]:
-    with LineApi() as api:
+    with LineApi(LINE_TOKEN) as api:
         yield api
 
 
@@ -174,7 +174,7 @@ def test_smtp_unreachable_is_retryable() -> None:
 
 @pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as r:
+    with WebhookReceiver(WEBHOOK_SECRET) as r:
         yield r
 
 

@@ -50,7 +50,11 @@ def db(pg_url: str) -> str:
 
 @pytest.fixture
 def servers() -> Iterator[Servers]:
-    with LineApi() as line, SmtpSink() as smtp, WebhookReceiver() as webhook:
+    with (
+        LineApi(LINE_TOKEN) as line,
+        SmtpSink() as smtp,
+        WebhookReceiver(WEBHOOK_SECRET) as webhook,
+    ):
         channels: dict[str, Channel] = {
             "line": LineChannel(LINE_TOKEN, api_base=line.url, timeout_s=5),
             "email": EmailChannel("127.0.0.1", smtp.port, "mimamori@city.example"),
