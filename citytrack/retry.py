@@ -34,7 +34,7 @@ class Backoff:
 
     def delay(self, failures: int) -> float:
         """The delay before retry number ``failures`` (1, 2, ...), s."""
-        base = min(self.max_s, self.initial_s * 2 ** min(failures - 1, 30))
+        base = min(self.max_s, self.initial_s * 2.0 ** min(failures - 1, 30))
         return min(self.max_s, base * (1 + self.jitter * self._rng.random()))
 
     def next_delay(self) -> float:

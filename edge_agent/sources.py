@@ -105,11 +105,12 @@ class SerialSource(_Closing):
         try:
             if self._serial.timeout != timeout_s:
                 self._serial.timeout = timeout_s
-            first = self._serial.read(1)
+            first: bytes = self._serial.read(1)
             if not first:
                 return b""
             waiting = self._serial.in_waiting
-            return first + (self._serial.read(waiting) if waiting else b"")
+            rest: bytes = self._serial.read(waiting) if waiting else b""
+            return first + rest
         except (serial.SerialException, OSError) as exc:
             raise SourceReadError(self.source, f"read failed: {exc}") from exc
 

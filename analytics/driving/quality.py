@@ -156,7 +156,7 @@ class FilterCounts(Counters):
     @property
     def rejected(self) -> int:
         """All rejections, whatever the reason."""
-        return sum(getattr(self, f.name) for f in fields(self)) - self.accepted - self.gaps
+        return sum(int(getattr(self, f.name)) for f in fields(self)) - self.accepted - self.gaps
 
 
 @dataclass(frozen=True)

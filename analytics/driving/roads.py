@@ -258,7 +258,8 @@ class RoadIndex:
         """Which segments ``idx`` may be driven on with this course."""
         diff = np.abs((course_deg - self._bearing_deg[idx] + 180.0) % 360.0 - 180.0)
         tol = self.heading_tolerance_deg
-        return (diff <= tol) | (~self._oneway[idx] & (diff >= 180.0 - tol))
+        agrees: np.ndarray = (diff <= tol) | (~self._oneway[idx] & (diff >= 180.0 - tol))
+        return agrees
 
     def match(self, lat_deg: float, lon_deg: float, course_deg: float | None) -> RoadMatch | None:
         """The nearest road within ``match_distance_m`` driveable on ``course_deg``.

@@ -46,6 +46,7 @@ from hub.storage.fleet import (
 )
 from hub.storage.retention import PruneResult, prune
 from hub.storage.rollups import RollupJob, RollupResult
+from hub.storage.schema.ddl import Retention
 from hub.storage.watch import WatchRegistry
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class HubService:
         self.client.on_message = self._on_message
         self._subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: self._subscribed.set()
-        self.retention = schema.Retention(
+        self.retention = Retention(
             fixes_days=cfg.hub.fixes_retention_days,
             dead_letters_days=cfg.hub.dead_letters_retention_days,
             passages_days=cfg.watch.retention_days,
