@@ -45,9 +45,9 @@ import shapely
 from analytics.driving.zones import Limit, ZoneIndex
 from citytrack.config import CityConfig
 from citytrack.errors import InvalidInputError
+from citytrack.geo import LocalFrame
 from citytrack.wire import Fix
 
-EARTH_RADIUS_M = 6_371_008.8  # IUGG mean Earth radius
 MATCH_DISTANCE_M = 20.0
 """A fix farther than this from every segment is on no known road, m."""
 HEADING_TOLERANCE_DEG = 30.0
@@ -225,16 +225,14 @@ class RoadIndex:
         self.match_distance_m = match_distance_m
         self.heading_tolerance_deg = heading_tolerance_deg
         points = [p for road in self.roads for p in road.points]
-        self._lat0 = float(np.mean([p[0] for p in points])) if points else 0.0
-        self._lon0 = float(np.mean([p[1] for p in points])) if points else 0.0
+        lat0 = float(np.mean([p[0] for p in points])) if points else 0.0
+        lon0 = float(np.mean([p[1] for p in points])) if points else 0.0
+        self._frame = LocalFrame(lat0, lon0)
         self._build_segments()
 
     def _to_local(self, lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
         """WGS84 degrees to local (east, north) metres, as an (..., 2) array."""
-        k = math.radians(1.0) * EARTH_RADIUS_M
-        x = (np.asarray(lon_deg) - self._lon0) * k * math.cos(math.radians(self._lat0))
-        y = (np.asarray(lat_deg) - self._lat0) * k
-        return np.stack([x, y], axis=-1)
+        return np.stack(self._frame.to_xy(np.asarray(lat_deg), np.asarray(lon_deg)), axis=-1)
 
     def _build_segments(self) -> None:
         starts, ends, owner = [], [], []

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +33,7 @@ from analytics.routing.plan_io import (
     plan_totals,
     route_stops,
 )
+from citytrack.geo import lat_lon_aspect
 from hub.reports.figures import ROUTE_COLORS
 
 NO_ROUTES = "No routes: nothing to collect on this day"
@@ -169,7 +169,7 @@ def route_map(title: str, routes: Sequence[tuple[str, Sequence[Stop]]], color: i
             "title": {"text": "latitude, °N", "standoff": 8},
             "tickformat": ".3f",
             "scaleanchor": "x",
-            "scaleratio": 1 / max(0.01, math.cos(math.radians(mid))),
+            "scaleratio": lat_lon_aspect(mid),
         },
     }
     return {"data": data, "layout": layout}

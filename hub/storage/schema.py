@@ -40,6 +40,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
+from citytrack.geo import EARTH_RADIUS_M
 from hub.storage.fleet import Connection, MigrationError, translate_errors
 
 log = logging.getLogger(__name__)
@@ -622,10 +623,10 @@ CREATE TABLE driver_daily (
 )
 """
 
-_GEO_DISTANCE = """
+_GEO_DISTANCE = f"""
 CREATE FUNCTION geo_distance_m(lat1 float8, lon1 float8, lat2 float8, lon2 float8)
 RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT 2 * 6371008.8 * asin(sqrt(
+    SELECT 2 * {EARTH_RADIUS_M} * asin(sqrt(
         sin(radians(lat2 - lat1) / 2) ^ 2
         + cos(radians(lat1)) * cos(radians(lat2)) * sin(radians(lon2 - lon1) / 2) ^ 2))
 $$
