@@ -37,10 +37,11 @@ import numpy as np
 from analytics.driving.roads import position_limits
 from analytics.driving.zones import ZoneIndex
 from citytrack.config import CityConfig, SimConfig, Truck
+from citytrack.geo import LocalFrame
 from firmware_sim.corners import PathGeometry
 from firmware_sim.driving import Driver, DriveStep, EpisodeRecord, RoadProfile
 from firmware_sim.labels import EpisodeLabel
-from firmware_sim.route import EARTH_RADIUS_M, Route
+from firmware_sim.route import Route
 from firmware_sim.scripts import make_scripts
 from firmware_sim.sky import SkyFix, SkyModel
 
@@ -126,9 +127,7 @@ class ReceiverModel:
             return None
         if dropout or len(sky.used_prns) < 4:
             return ReceiverReport(time, False, None, None, None, None, None, sky)
-        k = math.radians(1.0) * EARTH_RADIUS_M
-        lat = lat_deg + enu[1] / k
-        lon = lon_deg + enu[0] / (k * math.cos(math.radians(lat_deg)))
+        lat, lon = LocalFrame(lat_deg, lon_deg).to_latlon(enu[0], enu[1])
         speed = abs(speed_mps + dv)
         course: float | None = None
         if speed >= COURSE_MIN_SPEED_MPS:
