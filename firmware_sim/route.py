@@ -142,8 +142,13 @@ class Route:
 
     def course_at(self, s_m: float) -> float:
         """Heading of the route at ``s_m``: degrees true, clockwise from north."""
+        return float(self.courses_at(np.asarray(s_m, dtype=float)))
+
+    def courses_at(self, s_m: np.ndarray) -> np.ndarray:
+        """Heading of the route at distances ``s_m`` (vectorised), degrees true; at a vertex,
+        the heading of the segment that starts there."""
         i, _ = self._segment(np.asarray(s_m, dtype=float))
-        return float(self._seg_course[int(i)])
+        return np.asarray(self._seg_course[i])
 
     def distance_m(self, lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
         """Distance from points to the nearest point of the route, m (vectorised)."""

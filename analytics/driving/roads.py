@@ -293,28 +293,6 @@ class RoadIndex:
         return self.limit_for(fix.lat_deg, fix.lon_deg, fix.course_deg)
 
 
-PositionLimit = Callable[[float, float, "float | None"], Limit]
-"""``(lat_deg, lon_deg, course_deg) -> Limit``: the limit for a vehicle there on that course."""
-
-
-def position_limits(city: CityConfig) -> PositionLimit:
-    """:func:`limit_lookup` by position and course rather than by fix: the same rule
-    (roads, then zones, then the default), for callers without a ``Fix`` (the simulator
-    drives against the limits the hub judges it by).
-
-    Raises:
-        RoadsError: the roads file cannot be read or used.
-    """
-    zones = ZoneIndex(city.speed_zones, city.default_road_limit_kmh)
-    if city.roads_geojson is None:
-
-        def zone_limit(lat_deg: float, lon_deg: float, course_deg: float | None) -> Limit:
-            return zones.limit_at(lat_deg, lon_deg)
-
-        return zone_limit
-    return RoadIndex(load_roads(city.roads_geojson), zones, city.default_road_limit_kmh).limit_for
-
-
 def limit_lookup(city: CityConfig) -> Callable[[Fix], Limit]:
     """The limit lookup the city's configuration asks for.
 
