@@ -195,8 +195,9 @@ def _impairments(rng: np.random.Generator, loop_m: float) -> ImpairmentConfig:
 
 
 def _loop_m(route: Sequence[LatLon]) -> float:
-    """Length of a closed loop of [lat, lon] corners, m (equirectangular, around the mean
-    latitude of the corners with the first one counted twice)."""
+    """Length of a closed loop of [lat, lon] corners, m: equirectangular around the mean
+    latitude of the corners with the first one counted twice, as the benchmark's
+    impairments have always been placed (a ``Route`` centres on the distinct corners)."""
     lat = np.array([p[0] for p in (*route, route[0])])
     lon = np.array([p[1] for p in (*route, route[0])])
     x, y = LocalFrame(float(np.mean(lat)), 0.0).to_xy(lat, lon)

@@ -61,7 +61,9 @@ def local_xy_m(
 
 
 def step_lengths_m(lat_deg: FloatArray, lon_deg: FloatArray) -> FloatArray:
-    """Distances between consecutive positions, m (one shorter than the input)."""
+    """Distances between consecutive positions, m (one shorter than the input): over arrays,
+    in the local frame of the first position (within 0.2 % of ``citytrack.geo.distance_m``
+    over a city)."""
     if len(lat_deg) < 2:
         return np.zeros(0)
     east, north = local_xy_m(lat_deg, lon_deg, float(lat_deg[0]), float(lon_deg[0]))
