@@ -38,9 +38,9 @@ from typing import Any, BinaryIO, TextIO
 
 from analytics.driving.detectors import VehicleDetectors
 from analytics.driving.findings import DetectedEvent
-from analytics.driving.quality import distance_m
 from analytics.driving.zones import ZoneIndex
 from citytrack.config import CitytrackConfig, QualityConfig
+from citytrack.geo import distance_between_m
 from citytrack.wire import EventKind, Fix
 from edge_agent.nmea import Epoch, NmeaFixDecoder
 from edge_agent.sources import ReplaySource
@@ -77,7 +77,7 @@ class DriveTotals:
             dt = (fix.fix_time - prev.fix_time).total_seconds()
             if dt <= 0:
                 return
-            line_m = distance_m(prev, fix)
+            line_m = distance_between_m(prev, fix)
             if line_m / dt > q.max_implied_speed_mps:
                 return
             v0, v1 = prev.speed_mps, fix.speed_mps

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -60,6 +59,7 @@ from analytics.driving.detectors import VehicleDetectors
 from analytics.driving.findings import to_alert
 from analytics.driving.zones import ZoneIndex
 from citytrack.config import CitytrackConfig, load_config
+from citytrack.geo import distance_between_m
 from citytrack.wire import Alert, Fix
 from edge_agent.nmea import NmeaFixDecoder
 from evaluation.episodes import match_episodes
@@ -153,12 +153,9 @@ def _config(path: str) -> CitytrackConfig:
 def position_speeds(fixes: Sequence[Fix]) -> list[float | None]:
     """Speed from each fix's distance to the previous one over their interval, m/s."""
     out: list[float | None] = [None]
-    k = math.radians(1.0) * 6_371_008.8
     for a, b in pairwise(fixes):
         dt = (b.fix_time - a.fix_time).total_seconds()
-        dx = (b.lon_deg - a.lon_deg) * k * math.cos(math.radians(a.lat_deg))
-        dy = (b.lat_deg - a.lat_deg) * k
-        out.append(math.hypot(dx, dy) / dt if dt > 0 else None)
+        out.append(distance_between_m(a, b) / dt if dt > 0 else None)
     return out
 
 

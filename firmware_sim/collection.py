@@ -42,9 +42,10 @@ from typing import Literal
 
 import numpy as np
 
+from citytrack.geo import LocalFrame
 from citytrack.wire import Fix
 from firmware_sim import streets
-from firmware_sim.streets import DayPath, DrivingModel, LocalFrame, MotionBuilder, ReceiverModel
+from firmware_sim.streets import DayPath, DrivingModel, MotionBuilder, ReceiverModel
 
 VisitKind = Literal["collection", "disposal", "light", "unconfigured"]
 

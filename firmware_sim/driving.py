@@ -29,9 +29,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from analytics.driving.roads import PositionLimit
-from analytics.driving.zones import Limit, ZoneIndex
 from firmware_sim.corners import CornerAhead, CornerSpan, PathGeometry
+from firmware_sim.limits import CityLimits, Limit
 from firmware_sim.route import Route
 
 log = logging.getLogger(__name__)
@@ -65,26 +64,13 @@ class Constraint:
 class RoadProfile:
     """Speed limits along a route, sampled every ``SAMPLE_M``, and the zone entries."""
 
-    def __init__(self, route: Route, limits: ZoneIndex | PositionLimit) -> None:
-        """``limits``: the city's zones, or a lookup by position and course that also
-        knows its roads (``analytics.driving.roads.position_limits``, the hub's own rule)."""
+    def __init__(self, route: Route, limits: CityLimits) -> None:
+        """Sample ``limits`` (roads, zones, default: the simulator's own model) along the
+        route."""
         n = max(1, math.ceil(route.length_m / SAMPLE_M))
         self.length_m = route.length_m
         self._ds = route.length_m / n
-        s_m = np.arange(n) * self._ds
-        lat, lon = route.latlon_at(s_m)
-        if isinstance(limits, ZoneIndex):
-            zones = limits
-
-            def limit_at(i: int) -> Limit:
-                return zones.limit_at(float(lat[i]), float(lon[i]))
-        else:
-            lookup = limits
-
-            def limit_at(i: int) -> Limit:
-                return lookup(float(lat[i]), float(lon[i]), route.course_at(float(s_m[i])))
-
-        samples = [limit_at(i) for i in range(n)]
+        samples = limits.along(route, np.arange(n) * self._ds)
         self.limit_kmh = np.array([lim.limit_kmh for lim in samples])
         # a run is a stretch under one limit from one source: a school zone on a road
         # with the same limit is still its own run, entered like any zone

@@ -21,7 +21,11 @@ Deterministic: one ``seed`` drives everything, split into independent streams (d
 noise, dropouts, sky), so changing e.g. ``dropout_prob`` leaves the noise unchanged.
 Pure: no clock, no I/O; epoch times are ``start_time + k / rate_hz``.
 
+The speed limits the truck drives against (and its episodes are judged by) are the
+simulator's own model of the city's roads and zones (``firmware_sim.limits``).
+
 Errors: ``ScenarioError`` (``firmware_sim.scripts``) when an episode cannot be played;
+``ConfigError`` (``citytrack.config``) for a roads file that cannot be used;
 ``ValueError`` for a naive ``start_time`` or a non-positive rate.
 """
 
@@ -34,13 +38,13 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from analytics.driving.roads import position_limits
-from analytics.driving.zones import ZoneIndex
 from citytrack.config import CityConfig, SimConfig, Truck
+from citytrack.geo import LocalFrame
 from firmware_sim.corners import PathGeometry
 from firmware_sim.driving import Driver, DriveStep, EpisodeRecord, RoadProfile
 from firmware_sim.labels import EpisodeLabel
-from firmware_sim.route import EARTH_RADIUS_M, Route
+from firmware_sim.limits import CityLimits
+from firmware_sim.route import Route
 from firmware_sim.scripts import make_scripts
 from firmware_sim.sky import SkyFix, SkyModel
 
@@ -126,9 +130,7 @@ class ReceiverModel:
             return None
         if dropout or len(sky.used_prns) < 4:
             return ReceiverReport(time, False, None, None, None, None, None, sky)
-        k = math.radians(1.0) * EARTH_RADIUS_M
-        lat = lat_deg + enu[1] / k
-        lon = lon_deg + enu[0] / (k * math.cos(math.radians(lat_deg)))
+        lat, lon = LocalFrame(lat_deg, lon_deg).to_latlon(enu[0], enu[1])
         speed = abs(speed_mps + dv)
         course: float | None = None
         if speed >= COURSE_MIN_SPEED_MPS:
@@ -157,6 +159,7 @@ class TruckSimulator:
         Raises:
             ValueError: ``start_time`` without a time zone, or ``rate_hz`` <= 0.
             ScenarioError: an episode of ``truck.episodes`` the route cannot play.
+            ConfigError: the city's roads file cannot be used.
         """
         if start_time.tzinfo is None:
             raise ValueError("start_time must be timezone-aware (UTC)")
@@ -168,8 +171,7 @@ class TruckSimulator:
         self.start_time = start_time.astimezone(UTC)
         self.route = Route.from_truck(truck, city)
         self.geometry = geometry(self.route) if geometry is not None else None
-        self.zones = ZoneIndex(city.speed_zones, city.default_road_limit_kmh)
-        self.limits = position_limits(city)  # roads, zones, default: as the hub judges
+        self.limits = CityLimits.for_city(city)  # roads, zones, default: the documented rule
         drive_seed, *receiver_seeds = np.random.SeedSequence(seed).spawn(4)
         self.driver = self._driver(truck, city, sim, np.random.default_rng(drive_seed))
         self.receiver = ReceiverModel(sim, self.rate_hz, receiver_seeds)

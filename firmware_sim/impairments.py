@@ -30,8 +30,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from citytrack.geo import LocalFrame
 from firmware_sim.gps import COURSE_MIN_SPEED_MPS, ReceiverReport, SimEpoch, TruthEpoch
-from firmware_sim.route import EARTH_RADIUS_M
 from firmware_sim.sky import NO_DOP, SkyFix
 
 CANYON_TAU_S = 8.0
@@ -241,9 +241,8 @@ class ReceiverImpairments:
 def _moved(report: ReceiverReport, offset_m: np.ndarray, speed_mps: float | None) -> ReceiverReport:
     """``report`` displaced by (east, north) metres, with ``speed_mps``."""
     assert report.lat_deg is not None and report.lon_deg is not None
-    k = math.radians(1.0) * EARTH_RADIUS_M
-    lat = report.lat_deg + float(offset_m[1]) / k
-    lon = report.lon_deg + float(offset_m[0]) / (k * math.cos(math.radians(report.lat_deg)))
+    frame = LocalFrame(report.lat_deg, report.lon_deg)
+    lat, lon = frame.to_latlon(float(offset_m[0]), float(offset_m[1]))
     return replace(report, lat_deg=lat, lon_deg=lon, speed_mps=speed_mps)
 
 

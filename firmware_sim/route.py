@@ -2,8 +2,9 @@
 
 The route of a ``Truck`` is a list of waypoints: place ids (depot, disposal site, collection
 points) or ``[lat, lon]`` road corners. The truck drives them in order and loops back to the
-first. Geometry is an equirectangular projection around the route's centre: over a few
-kilometres its error (well under 0.1 %) is far below GNSS noise.
+first. Geometry is an equirectangular projection around the route's centre
+(``citytrack.geo.LocalFrame``): over a few kilometres its error (well under 0.1 %) is far
+below GNSS noise.
 
 Distances along the route (``s_m``) start at the first waypoint; any real ``s_m`` is
 accepted and taken modulo the route length, so a truck can drive lap after lap.
@@ -12,15 +13,14 @@ Collection points named as waypoints are the route's stops. Pure: no I/O.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from citytrack.config import CityConfig, Truck
+from citytrack.geo import LocalFrame
 
-EARTH_RADIUS_M = 6_371_008.8  # IUGG mean Earth radius
 CORNER_MIN_TURN_DEG = 30.0  # a change of heading above this is a corner to slow down for
 
 
@@ -81,6 +81,7 @@ class Route:
         self.waypoints: tuple[Waypoint, ...] = tuple(points)
         self.lat0_deg = float(np.mean([w.lat_deg for w in points]))
         self.lon0_deg = float(np.mean([w.lon_deg for w in points]))
+        self.frame = LocalFrame(self.lat0_deg, self.lon0_deg)
         x, y = self.to_local(
             np.array([w.lat_deg for w in points]), np.array([w.lon_deg for w in points])
         )
@@ -116,17 +117,11 @@ class Route:
 
     def to_local(self, lat_deg: np.ndarray, lon_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """WGS84 degrees to local (east, north) metres around the route centre."""
-        k = math.radians(1.0) * EARTH_RADIUS_M
-        x = (np.asarray(lon_deg) - self.lon0_deg) * k * math.cos(math.radians(self.lat0_deg))
-        y = (np.asarray(lat_deg) - self.lat0_deg) * k
-        return x, y
+        return self.frame.to_xy(np.asarray(lat_deg), np.asarray(lon_deg))
 
     def to_latlon(self, x_m: np.ndarray, y_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Local (east, north) metres back to WGS84 (lat, lon) degrees."""
-        k = math.radians(1.0) * EARTH_RADIUS_M
-        lat = self.lat0_deg + np.asarray(y_m) / k
-        lon = self.lon0_deg + np.asarray(x_m) / (k * math.cos(math.radians(self.lat0_deg)))
-        return lat, lon
+        return self.frame.to_latlon(np.asarray(x_m), np.asarray(y_m))
 
     # --- along the route ------------------------------------------------------------------
 
@@ -147,8 +142,13 @@ class Route:
 
     def course_at(self, s_m: float) -> float:
         """Heading of the route at ``s_m``: degrees true, clockwise from north."""
+        return float(self.courses_at(np.asarray(s_m, dtype=float)))
+
+    def courses_at(self, s_m: np.ndarray) -> np.ndarray:
+        """Heading of the route at distances ``s_m`` (vectorised), degrees true; at a vertex,
+        the heading of the segment that starts there."""
         i, _ = self._segment(np.asarray(s_m, dtype=float))
-        return float(self._seg_course[int(i)])
+        return np.asarray(self._seg_course[i])
 
     def distance_m(self, lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
         """Distance from points to the nearest point of the route, m (vectorised)."""

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from citytrack.config import CitytrackConfig, Truck
+from citytrack.geo import LocalFrame
 from firmware_sim.corners import RoundedRoute
 from firmware_sim.driving import DriveView, EpisodeScript
 from firmware_sim.gps import TruckSimulator, TruthEpoch
@@ -194,12 +195,13 @@ def _impairments(rng: np.random.Generator, loop_m: float) -> ImpairmentConfig:
 
 
 def _loop_m(route: Sequence[LatLon]) -> float:
-    """Length of a closed loop of [lat, lon] corners, m (equirectangular)."""
-    lat = np.radians([p[0] for p in (*route, route[0])])
-    lon = np.radians([p[1] for p in (*route, route[0])])
-    x = np.diff(lon) * np.cos(np.mean(lat)) * 6_371_008.8
-    y = np.diff(lat) * 6_371_008.8
-    return float(np.sum(np.hypot(x, y)))
+    """Length of a closed loop of [lat, lon] corners, m: equirectangular around the mean
+    latitude of the corners with the first one counted twice, as the benchmark's
+    impairments have always been placed (a ``Route`` centres on the distinct corners)."""
+    lat = np.array([p[0] for p in (*route, route[0])])
+    lon = np.array([p[1] for p in (*route, route[0])])
+    x, y = LocalFrame(float(np.mean(lat)), 0.0).to_xy(lat, lon)
+    return float(np.sum(np.hypot(np.diff(x), np.diff(y))))
 
 
 def plan_fleet(cfg: CitytrackConfig, size: FleetSize, *, seed: int) -> list[TruckPlan]:

@@ -1,10 +1,11 @@
 """A truck on a street grid: L-shaped paths, congestion, piecewise motion, GNSS reports.
 
-Geometry: a ``LocalFrame`` projects WGS84 onto local (east, north) metres around a centre
-(equirectangular: over a ward its error is far below GNSS noise). Between two positions a
-truck drives an L: first along the east-west street at the start's latitude to the
-destination's longitude, then north-south to the destination (``l_path``). The length is
-the L1 (Manhattan) distance. The day's route is one ``DayPath`` polyline of those Ls.
+Geometry: a ``citytrack.geo.LocalFrame`` projects WGS84 onto local (east, north) metres
+around a centre (equirectangular: over a ward its error is far below GNSS noise). Between
+two positions a truck drives an L: first along the east-west street at the start's
+latitude to the destination's longitude, then north-south to the destination
+(``l_path``). The length is the L1 (Manhattan) distance. The day's route is one
+``DayPath`` polyline of those Ls.
 
 Motion is a list of constant-acceleration phases (``MotionBuilder``): a leg starts and ends
 at rest, takes its corner at ``DrivingModel.corner_kmh``, stops at the traffic lights it
@@ -28,44 +29,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from firmware_sim.route import EARTH_RADIUS_M
+from citytrack.geo import LocalFrame
 
 FloatArray = npt.NDArray[np.float64]
 COURSE_MIN_SPEED_MPS = 0.3  # receivers leave the course empty when (nearly) at rest
 ALTITUDE_M = 4.0  # ground height around Namba, above mean sea level
 LIGHT_CLEAR_M = 25.0  # no traffic-light stop this close to a leg's ends (the truck stops there)
 _NOISE_BLOCK = 64  # Gauss-Markov recursion evaluated this many epochs at a time
-_M_PER_DEG = math.radians(1.0) * EARTH_RADIUS_M
-
-
-@dataclass(frozen=True)
-class LocalFrame:
-    """Equirectangular projection around (``lat0_deg``, ``lon0_deg``): east, north metres."""
-
-    lat0_deg: float
-    lon0_deg: float
-
-    def to_xy(
-        self, lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike
-    ) -> tuple[FloatArray, FloatArray]:
-        """WGS84 degrees to local (east, north) metres."""
-        cos0 = math.cos(math.radians(self.lat0_deg))
-        x = (np.asarray(lon_deg, dtype=float) - self.lon0_deg) * _M_PER_DEG * cos0
-        y = (np.asarray(lat_deg, dtype=float) - self.lat0_deg) * _M_PER_DEG
-        return x, y
-
-    def to_latlon(self, x_m: npt.ArrayLike, y_m: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-        """Local (east, north) metres back to WGS84 (lat, lon) degrees."""
-        cos0 = math.cos(math.radians(self.lat0_deg))
-        lat = self.lat0_deg + np.asarray(y_m, dtype=float) / _M_PER_DEG
-        lon = self.lon0_deg + np.asarray(x_m, dtype=float) / (_M_PER_DEG * cos0)
-        return lat, lon
-
-    def grid_distance_m(self, a: tuple[float, float], b: tuple[float, float]) -> float:
-        """L1 (street-grid) distance between two (lat, lon) positions, m."""
-        ax, ay = self.to_xy(a[0], a[1])
-        bx, by = self.to_xy(b[0], b[1])
-        return float(abs(bx - ax) + abs(by - ay))
 
 
 def l_path(a_xy: tuple[float, float], b_xy: tuple[float, float]) -> list[tuple[float, float]]:

@@ -1,7 +1,8 @@
 """Children's ways to school: homes around a school and the polyline walked from each.
 
-Geometry is an equirectangular projection around the watch area (``LocalFrame``, error
-well under 0.1 % over a few kilometres), in local (east, north) metres.
+Geometry is an equirectangular projection around the watch area (``LocalFrame``, over
+``citytrack.geo.LocalFrame``: error well under 0.1 % over a few kilometres), in local
+(east, north) metres.
 
 - Homes (``home_for``): with probability ``WalkModel.via_probability`` a home lies beyond
   one of the fixed roadside/area-boundary stations near the school, so that station is on
@@ -25,8 +26,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from citytrack import geo
 from citytrack.config.watch import School, Station, WatchConfig
-from firmware_sim.route import EARTH_RADIUS_M
 
 BUILDING_OFFSET_M = 30.0  # from the gate into the school grounds, where the child goes indoors
 GRID_MIN_LEG_M = 20.0  # legs shorter than this along either axis are walked straight
@@ -65,23 +66,21 @@ class WalkModel:
 
 
 class LocalFrame:
-    """Equirectangular projection: WGS84 degrees <-> local (east, north) metres."""
+    """``citytrack.geo.LocalFrame`` with points as numpy vectors: (east, north) metres."""
 
     def __init__(self, lat0_deg: float, lon0_deg: float) -> None:
         self.lat0_deg = lat0_deg
         self.lon0_deg = lon0_deg
-        self._k = math.radians(1.0) * EARTH_RADIUS_M
-        self._kx = self._k * math.cos(math.radians(lat0_deg))
+        self._frame = geo.LocalFrame(lat0_deg, lon0_deg)
 
     def to_local(self, lat_deg: float, lon_deg: float) -> np.ndarray:
         """(east, north) metres of a point."""
-        return np.array([(lon_deg - self.lon0_deg) * self._kx, (lat_deg - self.lat0_deg) * self._k])
+        return np.array(self._frame.to_xy(lat_deg, lon_deg))
 
     def to_latlon(self, xy_m: np.ndarray) -> list[tuple[float, float]]:
         """(lat, lon) degrees of points given as (n, 2) or (2,) metres."""
         xy = np.atleast_2d(xy_m)
-        lat = self.lat0_deg + xy[:, 1] / self._k
-        lon = self.lon0_deg + xy[:, 0] / self._kx
+        lat, lon = self._frame.to_latlon(xy[:, 0], xy[:, 1])
         return [(float(a), float(b)) for a, b in zip(lat, lon, strict=True)]
 
 

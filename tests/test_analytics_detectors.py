@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from analytics.driving.detectors import VehicleDetectors, harsh_events_track
 from analytics.driving.findings import DetectedEvent, to_alert
-from analytics.driving.quality import EARTH_RADIUS_M
 from analytics.driving.zones import Limit, ZoneIndex
 from citytrack.config import QualityConfig, VehicleClass, load_config
+from citytrack.geo import EARTH_RADIUS_M
 from citytrack.wire import Alert, EventKind, Fix, encode
 from tests import gnss_tracks as g
 

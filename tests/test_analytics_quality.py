@@ -17,12 +17,12 @@ from analytics.driving.quality import (
     Reason,
     Verdict,
     angle_diff_deg,
-    distance_m,
     filter_fixes,
     flush,
     step,
 )
 from citytrack.config import QualityConfig
+from citytrack.geo import distance_between_m
 from citytrack.wire import Fix
 from tests import gnss_tracks as g
 
@@ -227,7 +227,7 @@ def test_counts_add_up() -> None:
 
 def test_distance_and_angle_helpers() -> None:
     a = drive()[0]
-    assert distance_m(a, g.moved(a, 30.0, 40.0)) == pytest.approx(50.0, rel=1e-3)
+    assert distance_between_m(a, g.moved(a, 30.0, 40.0)) == pytest.approx(50.0, rel=1e-3)
     assert angle_diff_deg(1.0, 359.0) == pytest.approx(2.0)
     assert angle_diff_deg(359.0, 1.0) == pytest.approx(-2.0)
 

@@ -18,10 +18,10 @@ from analytics.driving.trips import (
     TripEvent,
     TripSegmenter,
     TripStarted,
-    distance_m,
     segment_track,
 )
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, SimConfig, load_config
+from citytrack.geo import distance_m
 from citytrack.wire import Fix
 from firmware_sim.gps import TruckSimulator
 

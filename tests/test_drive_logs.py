@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 
 from app.analyze import analyze_main
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
+from citytrack.geo import distance_between_m
 from edge_agent.nmea import Epoch, NmeaFixDecoder
 
 DRIVE_LOGS = ("gpsbabel_subrip-input.nmea", "NmeaParser_TrimbleR2SampleData.txt")
@@ -81,12 +81,11 @@ def decode(path: Path) -> list[Epoch]:
 
 def fixes_around(path: Path, start: datetime, seconds: float = 5.0) -> str:
     """The fixes within ``seconds`` of ``start``: time, speed, course, moves, sats, HDOP."""
-    lines, k = [], math.radians(1.0) * 6_371_008.8
+    lines: list[str] = []
     window = timedelta(seconds=seconds)
     for a, b in pairwise(decode(path)):
         if abs(b.fix_time - start) <= window:
-            dx = (b.lon_deg - a.lon_deg) * k * math.cos(math.radians(b.lat_deg))
-            moved = math.hypot(dx, (b.lat_deg - a.lat_deg) * k)
+            moved = distance_between_m(a, b)
             lines.append(
                 f"  {b.fix_time.time()} v={b.speed_mps} course={b.course_deg} moved={moved:.1f} m "
                 f"sats={b.sats_used} hdop={b.hdop} mode={b.mode}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import itertools
 import json
-import math
 import operator
 import re
 import statistics
@@ -25,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from citytrack.geo import distance_between_m
 from edge_agent.nmea import Epoch, NmeaCounters, NmeaFixDecoder
 from edge_agent.nmea_sentences import KMH_MPS, KNOT_MPS
 
@@ -498,13 +498,6 @@ def test_gpsbabel_shuffled_millisecond_track(corpora: Path) -> None:
 # drive logs ---------------------------------------------------------------------------
 
 
-def _metres(a: Epoch, b: Epoch) -> float:
-    lat = math.radians((a.lat_deg + b.lat_deg) / 2)
-    dy = math.radians(b.lat_deg - a.lat_deg) * 6_371_000
-    dx = math.radians(b.lon_deg - a.lon_deg) * 6_371_000 * math.cos(lat)
-    return math.hypot(dx, dy)
-
-
 def test_drive_log_milan(corpora: Path) -> None:
     read, flushed, c = replay(corpora / "nmea/other/drive_logs/gpsbabel_subrip-input.nmea")
     track = read + flushed
@@ -517,7 +510,7 @@ def test_drive_log_milan(corpora: Path) -> None:
     assert len(speeds) == 452 and max(speeds) < 25  # urban driving
     # the receiver's speed agrees with the track it draws (median within 0.5 m/s)
     gaps = [
-        abs(_metres(a, b) / 1.0 - (a.speed_mps + b.speed_mps) / 2)
+        abs(distance_between_m(a, b) / 1.0 - (a.speed_mps + b.speed_mps) / 2)
         for a, b in itertools.pairwise(track)
         if a.speed_mps is not None and b.speed_mps is not None
     ]

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
-from analytics.driving.trips import distance_m
 from analytics.routing.points import Site
 from analytics.routing.stops import (
     DayTrack,
@@ -17,6 +16,7 @@ from analytics.routing.stops import (
     match_places,
 )
 from citytrack.config.routes import RoutesConfig
+from citytrack.geo import distance_m
 from tests.truck_days import SimDay, Stop, TrueDwell, days_from, grid_stops, simulate_day
 
 ROUTES = RoutesConfig()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections import Counter
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
+from citytrack.geo import distance_between_m
 from edge_agent.nmea import Epoch, NmeaFixDecoder
 from firmware_sim.gps import TruthEpoch
 from firmware_sim.impairments import GPS_JUMP, SPEED_GLITCH, TUNNEL, ImpairmentConfig
@@ -33,7 +33,6 @@ from firmware_sim.scenarios import (
 from firmware_sim.work_scripts import COLLECTION_WORK, PARKED
 
 SENTENCE = re.compile(r"\$([A-Z]{5}),[^*$]*\*([0-9A-F]{2})")
-EARTH_M_PER_DEG = math.radians(1.0) * 6_371_008.8
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +61,7 @@ def decode(data: bytes) -> list[Epoch]:
 
 
 def offset_m(truth: TruthEpoch, fix: Epoch) -> float:
-    dx = (fix.lon_deg - truth.lon_deg) * EARTH_M_PER_DEG * math.cos(math.radians(truth.lat_deg))
-    return math.hypot(dx, (fix.lat_deg - truth.lat_deg) * EARTH_M_PER_DEG)
+    return distance_between_m(truth, fix)
 
 
 def test_the_same_seed_gives_the_same_bytes_and_labels(cfg: CitytrackConfig) -> None:

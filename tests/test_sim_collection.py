@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
+from citytrack.geo import LocalFrame
 from firmware_sim.collection import (
     DISPOSAL,
     CollectionModel,
@@ -27,7 +28,7 @@ from firmware_sim.collection import (
     simulate_week,
 )
 from firmware_sim.collection_week import simulate_collection_week, truck_days
-from firmware_sim.streets import DrivingModel, LegPlan, LocalFrame, MotionBuilder, gauss_markov
+from firmware_sim.streets import DrivingModel, LegPlan, MotionBuilder, gauss_markov
 
 TZ = ZoneInfo("Asia/Tokyo")
 DEPOT = (34.6560, 135.4930)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
+from citytrack.geo import distance_m
 from firmware_sim.route import Route, Waypoint, waypoints_for
 
 
@@ -16,19 +15,12 @@ def cfg() -> CitytrackConfig:
     return load_config(REPO_CONFIG_DIR / DEFAULT_CONFIG_NAME)
 
 
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(math.sqrt(a))
-
-
 def test_loop_length_matches_great_circle_distances(cfg: CitytrackConfig) -> None:
     for truck in cfg.city.trucks:
         route = Route.from_truck(truck, cfg.city)
         w = list(route.waypoints)
         expected = sum(
-            haversine_m(a.lat_deg, a.lon_deg, b.lat_deg, b.lon_deg)
+            distance_m(a.lat_deg, a.lon_deg, b.lat_deg, b.lon_deg)
             for a, b in zip(w, w[1:] + w[:1], strict=True)
         )
         assert route.length_m == pytest.approx(expected, rel=1e-3), truck.device_id
@@ -63,7 +55,7 @@ def test_stops_are_the_collection_points_named_in_the_route(cfg: CitytrackConfig
         for st in route.stops:
             place = cfg.city.place_ids()[st.place_id]
             lat, lon = route.latlon_at(st.s_m)
-            assert haversine_m(float(lat), float(lon), place.lat_deg, place.lon_deg) < 0.01
+            assert distance_m(float(lat), float(lon), place.lat_deg, place.lon_deg) < 0.01
 
 
 def test_right_angle_corners_are_found_and_straight_waypoints_are_not(

@@ -59,9 +59,9 @@ from enum import StrEnum
 
 from citytrack.config import QualityConfig
 from citytrack.counters import Counters
+from citytrack.geo import distance_between_m
 from citytrack.wire import Fix
 
-EARTH_RADIUS_M = 6_371_008.8
 COURSE_MIN_SPEED_MPS = 3.0
 """Below this speed a receiver's course over ground is mostly noise, m/s."""
 STALE_MIN_MOVE_M = 1.0
@@ -172,15 +172,6 @@ class FilterState:
     noise_m: float = 0.0
 
 
-def distance_m(a: Fix, b: Fix) -> float:
-    """Ground distance between two fixes, m (equirectangular: exact enough below ~10 km)."""
-    mean_lat = math.radians((a.lat_deg + b.lat_deg) / 2)
-    dlon = (b.lon_deg - a.lon_deg + 180.0) % 360.0 - 180.0
-    dx = math.radians(dlon) * math.cos(mean_lat)
-    dy = math.radians(b.lat_deg - a.lat_deg)
-    return EARTH_RADIUS_M * math.hypot(dx, dy)
-
-
 def angle_diff_deg(a_deg: float, b_deg: float) -> float:
     """``a - b`` wrapped to [-180, 180), degrees (so 1 - 359 is +2)."""
     return (a_deg - b_deg + 180.0) % 360.0 - 180.0
@@ -203,7 +194,7 @@ def _tolerance_m(a: Fix, b: Fix, noise_m: float) -> float:
 def _off_track_m(a: Fix, b: Fix) -> float:
     """How much further apart two fixes are than their mean speed takes a truck in the time
     between them, m (negative: nearer)."""
-    return distance_m(a, b) - (_speed(a) + _speed(b)) / 2 * abs(_dt_s(a, b))
+    return distance_between_m(a, b) - (_speed(a) + _speed(b)) / 2 * abs(_dt_s(a, b))
 
 
 def _learn_noise(state: FilterState, fix: Fix, cfg: QualityConfig) -> float:
@@ -259,7 +250,7 @@ def _motion(last: Fix | None, fix: Fix, noise_m: float, cfg: QualityConfig) -> R
         return None
     # the fix's own speed may be part of the glitch: reach from the last trusted speed
     reach_m = min(_speed(last) * dt + MAX_PULL_MPS2 * dt * dt / 2, cfg.max_implied_speed_mps * dt)
-    if distance_m(last, fix) > reach_m + _tolerance_m(last, fix, noise_m):
+    if distance_between_m(last, fix) > reach_m + _tolerance_m(last, fix, noise_m):
         return Reason.JUMP
     if abs(_speed(fix) - _speed(last)) > MAX_ACCEL_MPS2 * dt + SPEED_SLACK_MPS:
         return Reason.SPEED_SPIKE

@@ -45,9 +45,9 @@ import shapely
 from analytics.driving.zones import Limit, ZoneIndex
 from citytrack.config import CityConfig
 from citytrack.errors import InvalidInputError
+from citytrack.geo import LocalFrame
 from citytrack.wire import Fix
 
-EARTH_RADIUS_M = 6_371_008.8  # IUGG mean Earth radius
 MATCH_DISTANCE_M = 20.0
 """A fix farther than this from every segment is on no known road, m."""
 HEADING_TOLERANCE_DEG = 30.0
@@ -225,16 +225,14 @@ class RoadIndex:
         self.match_distance_m = match_distance_m
         self.heading_tolerance_deg = heading_tolerance_deg
         points = [p for road in self.roads for p in road.points]
-        self._lat0 = float(np.mean([p[0] for p in points])) if points else 0.0
-        self._lon0 = float(np.mean([p[1] for p in points])) if points else 0.0
+        lat0 = float(np.mean([p[0] for p in points])) if points else 0.0
+        lon0 = float(np.mean([p[1] for p in points])) if points else 0.0
+        self._frame = LocalFrame(lat0, lon0)
         self._build_segments()
 
     def _to_local(self, lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
         """WGS84 degrees to local (east, north) metres, as an (..., 2) array."""
-        k = math.radians(1.0) * EARTH_RADIUS_M
-        x = (np.asarray(lon_deg) - self._lon0) * k * math.cos(math.radians(self._lat0))
-        y = (np.asarray(lat_deg) - self._lat0) * k
-        return np.stack([x, y], axis=-1)
+        return np.stack(self._frame.to_xy(np.asarray(lat_deg), np.asarray(lon_deg)), axis=-1)
 
     def _build_segments(self) -> None:
         starts, ends, owner = [], [], []
@@ -294,28 +292,6 @@ class RoadIndex:
     def limit_for_fix(self, fix: Fix) -> Limit:
         """``limit_for`` at the fix's position and course."""
         return self.limit_for(fix.lat_deg, fix.lon_deg, fix.course_deg)
-
-
-PositionLimit = Callable[[float, float, "float | None"], Limit]
-"""``(lat_deg, lon_deg, course_deg) -> Limit``: the limit for a vehicle there on that course."""
-
-
-def position_limits(city: CityConfig) -> PositionLimit:
-    """:func:`limit_lookup` by position and course rather than by fix: the same rule
-    (roads, then zones, then the default), for callers without a ``Fix`` (the simulator
-    drives against the limits the hub judges it by).
-
-    Raises:
-        RoadsError: the roads file cannot be read or used.
-    """
-    zones = ZoneIndex(city.speed_zones, city.default_road_limit_kmh)
-    if city.roads_geojson is None:
-
-        def zone_limit(lat_deg: float, lon_deg: float, course_deg: float | None) -> Limit:
-            return zones.limit_at(lat_deg, lon_deg)
-
-        return zone_limit
-    return RoadIndex(load_roads(city.roads_geojson), zones, city.default_road_limit_kmh).limit_for
 
 
 def limit_lookup(city: CityConfig) -> Callable[[Fix], Limit]:

@@ -34,15 +34,14 @@ Errors::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from citytrack.geo import distance_between_m, distance_m
 from citytrack.wire import Fix
 
-EARTH_RADIUS_M = 6_371_008.8  # IUGG mean Earth radius
 MAX_REJECTED = 3
 """Consecutive rejected jumps after which the new position is believed, fixes."""
 
@@ -140,18 +139,6 @@ class _Point:
     speed_mps: float
     moving: bool
     driver_id: str | None
-
-
-def distance_m(lat1_deg: float, lon1_deg: float, lat2_deg: float, lon2_deg: float) -> float:
-    """Great-circle (haversine) distance between two WGS84 points, m."""
-    p1, p2 = math.radians(lat1_deg), math.radians(lat2_deg)
-    dp, dl = p2 - p1, math.radians(lon2_deg - lon1_deg)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
-
-
-def _apart_m(a: _Point, b: _Point) -> float:
-    return distance_m(a.lat_deg, a.lon_deg, b.lat_deg, b.lon_deg)
 
 
 class _TripAcc:
@@ -255,7 +242,7 @@ class TripSegmenter:
         if prev is None:
             return 0.0, 0.0
         seg_s = (fix.fix_time - prev.time).total_seconds()
-        seg_m = distance_m(prev.lat_deg, prev.lon_deg, fix.lat_deg, fix.lon_deg)
+        seg_m = distance_between_m(prev, fix)
         if seg_m / seg_s <= self.config.max_jump_speed_mps:
             self._rejected = 0
             return seg_m, seg_s
@@ -325,7 +312,7 @@ class TripSegmenter:
                     trip.halted_s += halted_s
                 self._still = None
             return []
-        if still is None or _apart_m(still.first, point) > cfg.stop_radius_m:
+        if still is None or distance_between_m(still.first, point) > cfg.stop_radius_m:
             self._still = _StillRun(point)
             return []
         still.add(point)

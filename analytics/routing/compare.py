@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from analytics.driving.quality import distance_m, filter_fixes
+from analytics.driving.quality import filter_fixes
 from analytics.driving.trips import TripConfig
-from analytics.driving.trips import distance_m as point_distance_m
 from analytics.routing.model import Plan
 from citytrack.config import QualityConfig
+from citytrack.geo import distance_between_m, distance_m
 from citytrack.wire import Fix
 
 MOVING_SPEED_MPS = TripConfig().moving_speed_mps
@@ -119,11 +119,11 @@ def truck_day(
     track = sorted((v.fix for v in verdicts if v.accepted), key=lambda f: f.fix_time)
     moving = [(f.speed_mps or 0.0) >= MOVING_SPEED_MPS for f in track]
     distance = sum(
-        distance_m(track[i - 1], track[i])
+        distance_between_m(track[i - 1], track[i])
         for i in range(1, len(track))
         if moving[i - 1] or moving[i]
     )
-    at_depot = [point_distance_m(f.lat_deg, f.lon_deg, *depot) <= depot_radius_m for f in track]
+    at_depot = [distance_m(f.lat_deg, f.lon_deg, *depot) <= depot_radius_m for f in track]
     start, start_basis = _work_end(track, at_depot, moving, first=True)
     end, end_basis = _work_end(track, at_depot, moving, first=False)
     working = (end - start).total_seconds() if start and end and end > start else 0.0

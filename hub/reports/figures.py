@@ -8,13 +8,13 @@ is 1/cos(latitude) times as long as 1 degree of longitude), with the events on i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics.driving.scorecard import KINDS, DriverScorecard, PeriodScore
+from citytrack.geo import lat_lon_aspect
 from hub.storage.drivers import DriverEvent, RoutePoint
 
 Figure = dict[str, Any]
@@ -237,7 +237,7 @@ def route_map(route: Sequence[RoutePoint], events: Sequence[DriverEvent], tz: Zo
         "title": {"text": "latitude, °N", "standoff": 8},
         "tickformat": ".3f",
         "scaleanchor": "x",
-        "scaleratio": 1 / max(0.01, math.cos(math.radians(mid))),
+        "scaleratio": lat_lon_aspect(mid),
     }
     return {"data": data, "layout": layout}
 

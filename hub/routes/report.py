@@ -15,7 +15,6 @@ without routes renders too, saying so.
 from __future__ import annotations
 
 import html
-import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -31,6 +30,7 @@ from analytics.routing.plan_io import (
     plan_totals,
     route_stops,
 )
+from citytrack.geo import lat_lon_aspect
 from hub.reports.figures import ROUTE_COLORS
 from hub.reports.page import Page
 
@@ -135,7 +135,7 @@ def route_map(title: str, routes: Sequence[tuple[str, Sequence[Stop]]], color: i
             "title": {"text": "latitude, °N", "standoff": 8},
             "tickformat": ".3f",
             "scaleanchor": "x",
-            "scaleratio": 1 / max(0.01, math.cos(math.radians(mid))),
+            "scaleratio": lat_lon_aspect(mid),
         },
     }
     return {"data": data, "layout": layout}

@@ -1,8 +1,8 @@
 """The SQL behind ``hub.storage.drivers.DriverStatsRepository`` (named psycopg parameters).
 
 Reads the views of schema step ``0011_drivers`` (``driver_fixes``, ``driver_alerts``) and
-its ``geo_distance_m`` (haversine on a 6,371,008.8 m sphere). ``hub.storage.drivers`` documents
-what a step, driving and attribution mean.
+its ``geo_distance_m`` (haversine on the sphere of ``citytrack.geo.EARTH_RADIUS_M``).
+``hub.storage.drivers`` documents what a step, driving and attribution mean.
 """
 
 # Steps between consecutive accepted fixes of one device, in [start, end), of one driver

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from citytrack.geo import EARTH_RADIUS_M
 from hub.storage.schema.ddl import Step, sql
 
 _DRIVER_SHIFTS = """
@@ -30,10 +31,10 @@ CREATE TABLE driver_daily (
 )
 """
 
-_GEO_DISTANCE = """
+_GEO_DISTANCE = f"""
 CREATE FUNCTION geo_distance_m(lat1 float8, lon1 float8, lat2 float8, lon2 float8)
 RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT 2 * 6371008.8 * asin(sqrt(
+    SELECT 2 * {EARTH_RADIUS_M} * asin(sqrt(
         sin(radians(lat2 - lat1) / 2) ^ 2
         + cos(radians(lat1)) * cos(radians(lat2)) * sin(radians(lon2 - lon1) / 2) ^ 2))
 $$
