@@ -292,7 +292,7 @@ class GradeProfile:
         """(grade, crossfall, d(grade)/ds per m) at distances along the route (m)."""
         s = np.asarray(distance_m, dtype=float) % self.period_m
         p = self.period_m
-        return tuple(  # type: ignore[return-value]
+        return tuple(
             np.interp(s, self.s_m, a, period=p)
             for a in (self.grade, self.crossfall, self.dgrade_per_m)
         )
@@ -508,7 +508,8 @@ class ImuModel:
         )
         sigma = nz.bounce_per_mps * speed * np.array([0.3, 0.15, 1.0])
         scale = 1.0 / math.sqrt(self._bounce.unit_variance)
-        return broad + self._bounce.run(scale * sigma * self._rng.normal(size=(n, 3)))
+        noise: np.ndarray = broad + self._bounce.run(scale * sigma * self._rng.normal(size=(n, 3)))
+        return noise
 
     def _bias_at(self, t: np.ndarray) -> np.ndarray:
         """The bias at each sample: constant, plus the temperature's (warm-up and wander,

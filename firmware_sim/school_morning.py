@@ -208,10 +208,10 @@ def _departure(
     u_on_time, u_late = rng.random(2)
     to_gate_s = s_gate_m / speed_mps
     if late:
-        return deadline_s + LATE_MIN_S + u_late * (LATE_MAX_S - LATE_MIN_S) - to_gate_s
+        return float(deadline_s + LATE_MIN_S + u_late * (LATE_MAX_S - LATE_MIN_S) - to_gate_s)
     hi = min(clock.s(walk.depart_latest), deadline_s - DEADLINE_MARGIN_S - to_gate_s)
     lo = min(clock.s(walk.depart_earliest), hi)
-    return lo + u_on_time * (hi - lo)
+    return float(lo + u_on_time * (hi - lo))
 
 
 def _trip(

@@ -58,7 +58,8 @@ class RadioModel:
     def mean_rssi_dbm(self, distance_m: np.ndarray) -> np.ndarray:
         """Mean RSSI (dBm) at slant distances (m); distances under 0.1 m count as 0.1 m."""
         d = np.maximum(np.asarray(distance_m, dtype=float), 0.1)
-        return self.rssi_at_1m_dbm - 10.0 * self.path_loss_exponent * np.log10(d)
+        rssi: np.ndarray = self.rssi_at_1m_dbm - 10.0 * self.path_loss_exponent * np.log10(d)
+        return rssi
 
     @property
     def max_range_m(self) -> float:

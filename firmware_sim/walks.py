@@ -105,7 +105,8 @@ class WalkPath:
         """Positions (n, 2), metres, at distances ``s_m`` along the way (clipped to its ends)."""
         s = np.clip(np.atleast_1d(np.asarray(s_m, dtype=float)), 0.0, self.length_m)
         i = np.clip(np.searchsorted(self._start_s, s, side="right") - 1, 0, len(self._dir) - 1)
-        return self.xy_m[i] + self._dir[i] * (s - self._start_s[i])[:, None]
+        xy: np.ndarray = self.xy_m[i] + self._dir[i] * (s - self._start_s[i])[:, None]
+        return xy
 
     def closest(self, points_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For points (m, 2): the distance along the way of the closest approach and the
