@@ -23,7 +23,7 @@ from citytrack.config.routes import RoutesConfig
 from citytrack.config.watch import WatchConfig
 from citytrack.errors import InvalidInputError
 
-REPO_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+REPO_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 DEFAULT_CONFIG_NAME = "osaka.toml"
 
 
