@@ -56,6 +56,15 @@ SUBSCRIPTIONS = [
 ]
 
 
+def retention(cfg: CitytrackConfig) -> schema.Retention:
+    """The configured retention: what the hub's schema policies and ``prune`` use."""
+    return schema.Retention(
+        fixes_days=cfg.hub.fixes_retention_days,
+        dead_letters_days=cfg.hub.dead_letters_retention_days,
+        passages_days=cfg.watch.retention_days,
+    )
+
+
 class HubService:
     """Ingests device messages into PostgreSQL and runs the detectors."""
 
@@ -93,11 +102,7 @@ class HubService:
         self.client.on_message = self._on_message
         self._subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: self._subscribed.set()
-        self.retention = schema.Retention(
-            fixes_days=cfg.hub.fixes_retention_days,
-            dead_letters_days=cfg.hub.dead_letters_retention_days,
-            passages_days=cfg.watch.retention_days,
-        )
+        self.retention = retention(cfg)
         # trips of every truck and driver_daily, after each retention run
         self.rollups = RollupJob.for_city(cfg.city, cfg.detectors.quality)
 
