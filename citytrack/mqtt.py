@@ -14,6 +14,8 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from citytrack.errors import InvalidInputError
+
 
 @dataclass(frozen=True)
 class BrokerAddress:
@@ -28,11 +30,11 @@ class BrokerAddress:
         """Parse a broker URL.
 
         Raises:
-            ValueError: not an mqtt:// or mqtts:// URL with a host.
+            InvalidInputError: not an mqtt:// or mqtts:// URL with a host.
         """
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"broker URL must look like mqtt://host:1883, got {url!r}")
+            raise InvalidInputError(f"broker URL must look like mqtt://host:1883, got {url!r}")
         tls = parts.scheme == "mqtts"
         return cls(
             host=parts.hostname,

@@ -28,7 +28,7 @@ class DeviceAgent:
     """The shared part of an agent; subclasses start their readers in ``start()``.
 
     Raises:
-        ValueError: ``device_id`` is not a valid device id.
+        citytrack.wire.ContractError: ``device_id`` is not a valid device id.
     """
 
     def __init__(
@@ -43,7 +43,7 @@ class DeviceAgent:
         clock: Callable[[], datetime] = wire.utcnow,
     ) -> None:
         if not re.fullmatch(wire.DEVICE_ID_PATTERN, device_id):
-            raise ValueError(f"not a valid device id: {device_id!r}")
+            raise wire.ContractError(f"not a valid device id: {device_id!r}")
         self.device_id = device_id
         self.role = role
         self.outbox = outbox

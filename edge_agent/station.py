@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -45,11 +43,10 @@ from citytrack.ble.frames import (
     IBeacon,
     decode_fields,
 )
-from citytrack.config import ConfigError, load_config
 from citytrack.config.watch import PassageDetectorConfig
 from citytrack.mqtt import BrokerAddress
 from citytrack.retry import Backoff
-from edge_agent.ble_sources import BleakSource, BleRecord, BleSource
+from edge_agent.ble_sources import BleRecord, BleSource
 from edge_agent.device import DeviceAgent
 from edge_agent.nmea import NmeaFixDecoder
 from edge_agent.outbox import Outbox
@@ -91,7 +88,7 @@ class StationAgent(DeviceAgent):
     """One station's agent; ``start()`` runs it in background threads.
 
     Raises:
-        ValueError: ``station_id`` is not a valid device id.
+        ContractError: ``station_id`` is not a valid device id.
     """
 
     def __init__(
@@ -323,65 +320,3 @@ class GpsdPosition:
             while not self._stop.is_set():
                 for epoch in decoder.feed(source.read(0.5)):
                     self._latest = (time.monotonic(), (epoch.lat_deg, epoch.lon_deg))
-
-
-def station_main(
-    *,
-    station_id: str,
-    broker: str,
-    outbox: Path,
-    adapter: str | None,
-    config_path: Path | None,
-    mobile: bool,
-    gpsd: str = "127.0.0.1:2947",
-) -> int:
-    """Run a station until SIGINT/SIGTERM (call from the main thread). Returns the exit
-    status: 0 after a clean stop, 2 for a bad configuration, broker URL or station id.
-    ``gpsd`` (HOST:PORT) gives a mobile detector its position."""
-    try:
-        cfg = load_config(config_path)
-        address = BrokerAddress.parse(broker)
-    except (ConfigError, ValueError) as exc:
-        log.error("cannot start station %s: %s", station_id, exc)
-        return 2
-    station = cfg.watch.station(station_id)
-    if station is None:
-        log.warning(
-            "station %s is not in [[watch.stations]]; the hub will not place it", station_id
-        )
-    elif (station.kind == "mobile") != mobile:
-        log.error("station %s is %s in the configuration, not run so", station_id, station.kind)
-        return 2
-    host, _, port = gpsd.partition(":")
-    position = GpsdPosition(host or "127.0.0.1", int(port or 2947)) if mobile else None
-    box = Outbox(outbox)
-    try:
-        agent = StationAgent(
-            station_id, BleakSource(adapter), box, address, cfg.watch.passage,
-            mobile_position=position.latest if position else None,
-            max_inflight=cfg.agent.max_inflight, status_interval_s=cfg.agent.status_interval_s,
-        )  # fmt: skip
-    except ValueError as exc:
-        log.error("cannot start station: %s", exc)
-        box.close()
-        return 2
-    _run_until_signal(agent, position)
-    box.close()
-    return 0
-
-
-def _run_until_signal(agent: StationAgent, position: GpsdPosition | None) -> None:
-    if position is not None:
-        position.start()
-    agent.start()
-    _wait_for_signal()
-    agent.stop(drain_timeout_s=2.0)
-    if position is not None:
-        position.close()
-
-
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()

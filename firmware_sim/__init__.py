@@ -7,7 +7,7 @@
     nmea_out.format_epoch   RMC, VTG, GGA, GSA, GSV bytes for an epoch
     receiver.PtyGpsReceiver the simulator on a pty at real-time pace; iter_nmea unpaced
     imu.ImuSimulator        the truck's accelerometer ($PCTIM lines), from the same driver
-    cli.gps_main            ``citytrack sim gps``
+    run.run_gps             one truck's receiver on a pty or into a file (``citytrack sim gps``)
 
 Test and demo tooling only: no production code imports this package.
 """

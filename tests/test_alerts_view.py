@@ -5,15 +5,19 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
+from app.cli import app
+from app.cli.alerts import peak_text, show_alerts
 from app.services import free_port
 from citytrack.config import load_config
+from citytrack.errors import InvalidInputError
 from citytrack.wire import Alert
-from hub.reports.alerts_table import alerts_main, peak_text
 from hub.storage import schema
 from hub.storage.fleet import AlertRepository, DeviceRepository, StoredAlert
 
@@ -56,7 +60,7 @@ def db_url(pg_url: str) -> str:
     return pg_url
 
 
-def run(db_url: str, *, as_json: bool = False, **filters: object) -> tuple[int, str]:
+def run(db_url: str, *, as_json: bool = False, **filters: object) -> str:
     console = Console(file=io.StringIO(), width=240, color_system=None)
     args: dict[str, object] = {
         "vehicle": None,
@@ -66,14 +70,12 @@ def run(db_url: str, *, as_json: bool = False, **filters: object) -> tuple[int, 
         "limit": 100,
     }
     args.update(filters)
-    code = alerts_main(db_url=db_url, as_json=as_json, console=console, **args)  # type: ignore[arg-type]
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    return code, out
+    show_alerts(db_url, ZoneInfo("Asia/Tokyo"), console, as_json=as_json, **args)  # type: ignore[arg-type]
+    return console.file.getvalue()  # type: ignore[attr-defined]
 
 
 def test_table_shows_local_and_utc_time_names_and_peaks(db_url: str) -> None:
-    code, out = run(db_url)
-    assert code == 0
+    out = run(db_url)
     lines = out.splitlines()
     braking = next(line for line in lines if "harsh_braking" in line)
     speeding = next(line for line in lines if "speeding" in line)
@@ -90,19 +92,18 @@ def test_table_shows_local_and_utc_time_names_and_peaks(db_url: str) -> None:
 
 
 def test_filters_reach_the_query(db_url: str) -> None:
-    _, out = run(db_url, vehicle="truck-01")
+    out = run(db_url, vehicle="truck-01")
     assert "harsh_braking" in out and "speeding" not in out
-    _, out = run(db_url, kind="speeding", since=T0 + timedelta(hours=1))
+    out = run(db_url, kind="speeding", since=T0 + timedelta(hours=1))
     assert "speeding" in out and "harsh_braking" not in out
-    _, out = run(db_url, until=T0)
+    out = run(db_url, until=T0)
     assert "No alerts match." in out
-    _, out = run(db_url, limit=1)
+    out = run(db_url, limit=1)
     assert "1 alert(s)" in out and "speeding" in out
 
 
 def test_json_lines_parse_as_stored_alerts(db_url: str) -> None:
-    code, out = run(db_url, as_json=True)
-    assert code == 0
+    out = run(db_url, as_json=True)
     lines = out.splitlines()
     assert len(lines) == 2
     parsed = [StoredAlert.model_validate(json.loads(line)) for line in lines]
@@ -110,28 +111,31 @@ def test_json_lines_parse_as_stored_alerts(db_url: str) -> None:
     assert parsed[1].model_dump(exclude={"id", "created_at"}) == alerts()[0].model_dump()
 
 
-def test_unreachable_database_is_reported(tmp_path: object) -> None:
+def test_unreachable_database_is_one_line_and_exit_1() -> None:
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres?connect_timeout=1"
-    code, out = run(url)
-    assert code == 1
-    assert "cannot read alerts" in out
+    result = CliRunner().invoke(app, ["alerts", "--db", url])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("citytrack: cannot read alerts: connect: ")
+    assert result.stderr.count("\n") == 1
 
 
-def test_bad_arguments_raise(db_url: str) -> None:
-    with pytest.raises(ValueError, match="since"):
+def test_bad_arguments_are_refused(db_url: str) -> None:
+    with pytest.raises(InvalidInputError, match="since"):
         run(db_url, since=datetime(2024, 5, 1))
-    with pytest.raises(ValueError, match="time zone"):
-        alerts_main(
-            db_url=db_url,
-            vehicle=None,
-            kind=None,
-            since=None,
-            until=None,
-            limit=1,
-            as_json=False,
-            console=Console(file=io.StringIO()),
-            timezone="Mars/Olympus",
-        )
+    with pytest.raises(InvalidInputError, match="limit"):
+        run(db_url, limit=0)
+    result = CliRunner().invoke(app, ["alerts", "--db", db_url, "--limit", "0"])
+    assert (result.exit_code, result.stderr) == (2, "citytrack: limit must be >= 1, got 0\n")
+
+
+def test_the_command_reads_naive_times_in_city_time(db_url: str) -> None:
+    """09:30:05 in Osaka is the braking; a window from 09:30 local holds it, not the
+    speeding (00:30 the next day)."""
+    window = ["--since", "2024-05-01T09:30", "--until", "2024-05-01T10:00"]
+    result = CliRunner().invoke(app, ["alerts", "--db", db_url, "--json", *window])
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["kind"] for line in result.stdout.splitlines()] == ["harsh_braking"]
 
 
 def test_peak_text() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import replace
 from datetime import datetime
@@ -10,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from app.analyze import DEVICE_ID, analyze_main
+from app.cli import app
+from app.cli.analyze import DEVICE_ID
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
 from citytrack.wire import Alert, EventKind
 from edge_agent.nmea import NmeaFixDecoder
@@ -34,15 +35,21 @@ def sim_log(cfg: CitytrackConfig) -> TruckLog:
     return TruckScenario(calm, cfg).run()
 
 
-def analyze(cfg: CitytrackConfig, data: bytes, vehicle_class: str) -> tuple[int, list[Any], str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = analyze_main(io.BytesIO(data), out, err, cfg=cfg, vehicle_class=vehicle_class)
-    return code, [json.loads(line) for line in out.getvalue().splitlines()], err.getvalue()
+def analyze(data: bytes, vehicle_class: str) -> tuple[int, list[Any], str]:
+    """``citytrack analyze -`` over ``data``: exit code, JSON records, stderr."""
+    config = str(REPO_CONFIG_DIR / DEFAULT_CONFIG_NAME)
+    args = ["analyze", "-", "--vehicle-class", vehicle_class, "--config", config]
+    result = CliRunner().invoke(app, args, input=data)
+    return (
+        result.exit_code,
+        [json.loads(line) for line in result.stdout.splitlines()],
+        result.stderr,
+    )
 
 
 @pytest.fixture(scope="module")
 def sim_result(cfg: CitytrackConfig, sim_log: TruckLog) -> list[Any]:
-    code, records, err = analyze(cfg, sim_log.nmea, sim_log.plan.vehicle_class)
+    code, records, err = analyze(sim_log.nmea, sim_log.plan.vehicle_class)
     assert (code, err) == (0, "")
     return records
 
@@ -104,15 +111,16 @@ def test_distance_and_driving_time_match_the_truth(
 
 
 def test_an_unknown_vehicle_class_is_one_line_on_stderr(cfg: CitytrackConfig) -> None:
-    code, records, err = analyze(cfg, b"", "no-such-class")
+    code, records, err = analyze(b"", "no-such-class")
     assert code == 2 and records == []
-    assert err.count("\n") == 1 and "no-such-class" in err
+    assert err.startswith("citytrack: unknown vehicle class 'no-such-class'")
+    assert err.count("\n") == 1
     assert all(name in err for name in cfg.city.vehicle_classes)
 
 
 def test_garbage_gives_an_empty_summary(cfg: CitytrackConfig) -> None:
     vehicle_class = next(iter(cfg.city.vehicle_classes))
-    code, records, err = analyze(cfg, b"hello\r\n$GPGGA,garbage*00\r\n\x00\xff", vehicle_class)
+    code, records, err = analyze(b"hello\r\n$GPGGA,garbage*00\r\n\x00\xff", vehicle_class)
     assert (code, err) == (0, "")
     (summary,) = records
     assert summary["fixes"] == 0 and summary["distance_m"] == 0.0
@@ -125,5 +133,5 @@ def test_a_receiver_at_rest_adds_no_distance(cfg: CitytrackConfig, corpora: Path
     data = (corpora / "nmea" / "gpsd" / "ublox-neo-m9n-nmea.log").read_bytes()
     decoder = NmeaFixDecoder()
     assert len(decoder.feed(data) + decoder.flush()) > 50
-    _, records, _ = analyze(cfg, data, next(iter(cfg.city.vehicle_classes)))
+    _, records, _ = analyze(data, next(iter(cfg.city.vehicle_classes)))
     assert records[-1]["distance_m"] == 0.0 and records[-1]["driving_time_s"] == 0.0

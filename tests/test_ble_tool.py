@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
-from citytrack.ble.tool import decode_main
+from typer.testing import CliRunner
+
+from app.cli import app
 
 IBEACON = "0201061aff4c0002154142434445464748494041424344454600010002f8"
 EID = "0201060303aafe0d16aafe30e34549445f74657374"
@@ -17,9 +18,10 @@ TLM_REPORT = (
 
 
 def run(*inputs: str) -> tuple[int, list[dict[str, Any]]]:
-    out = io.StringIO()
-    status = decode_main(list(inputs), out)
-    return status, [json.loads(line) for line in out.getvalue().splitlines()]
+    result = CliRunner().invoke(app, ["ble", "decode", *inputs])
+    if result.exit_code == 0:
+        assert result.stderr == ""
+    return result.exit_code, [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def test_good_inputs() -> None:
@@ -97,5 +99,7 @@ def test_broken_hci_report() -> None:
     )
 
 
-def test_no_inputs_is_success() -> None:
-    assert run() == (0, [])
+def test_the_failures_are_counted_on_stderr() -> None:
+    result = CliRunner().invoke(app, ["ble", "decode", IBEACON, "zz", "0201"])
+    assert result.exit_code == 1 and len(result.stdout.splitlines()) == 3
+    assert result.stderr == "citytrack: 2 of 3 input(s) gave no beacon frame\n"

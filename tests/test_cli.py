@@ -11,13 +11,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 import pytest
+import typer
+from typer.testing import CliRunner
 
+from app.cli import CitytrackGroup, app
+from app.cli.common import UsageError, database
 from app.services import free_port
 from citytrack import wire
+from citytrack.config import load_config
 from hub.storage import schema
-from hub.storage.fleet import AlertRepository
+from hub.storage.fleet import AlertRepository, StoreUnavailableError
 
 CITYTRACK = str(Path(sys.executable).with_name("citytrack"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,3 +136,101 @@ def test_broadcast_reaches_every_guardian_of_the_school_once(pg_url: str) -> Non
     assert sum(counts.values()) == 18  # one notice per guardian (each has one channel)
     unknown = run("broadcast", "--ward", "Atlantis", "--ja", "x", "--en", "x", "--db", pg_url)
     assert unknown.returncode == 2 and b"Atlantis" in unknown.stderr
+
+
+def test_import_is_light() -> None:
+    """A device installs only its extra: building the command imports no heavy library."""
+    heavy = ["numpy", "psycopg", "pynmea2", "serial", "bleak", "pyvrp", "plotly", "shapely"]
+    code = f"import sys, app.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def probe_app() -> typer.Typer:
+    """A root group like the real one, with commands that raise what they are told to."""
+    probe = typer.Typer(cls=CitytrackGroup)
+
+    @probe.command()
+    def invalid() -> None:
+        raise UsageError("give --this or --that")
+
+    @probe.command()
+    def retryable(lines: int = 1) -> None:
+        raise StoreUnavailableError("connect", "\n".join(["refused", "is it running?"][:lines]))
+
+    @probe.command()
+    def other() -> None:
+        raise KeyError("not ours")
+
+    return probe
+
+
+def test_a_citytrack_error_is_one_line_and_its_exit_code() -> None:
+    runner = CliRunner()
+    result = runner.invoke(probe_app(), ["invalid"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "citytrack: give --this or --that\n"
+    result = runner.invoke(probe_app(), ["retryable", "--lines", "2"])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == "citytrack: connect: refused is it running?\n"
+    result = runner.invoke(probe_app(), ["other"])  # not ours: a bug, left to show itself
+    assert isinstance(result.exception, KeyError)
+
+
+def test_every_database_command_brings_the_schema_up_to_date(pg_url: str) -> None:
+    """A read-only command on an empty database migrates it first (and finds nothing)."""
+    fresh = run("trips", "--db", pg_url, "--json")
+    assert (fresh.returncode, fresh.stdout, fresh.stderr) == (0, b"", b"")
+    assert b"none needed" in run("db", "upgrade", "--db", pg_url).stdout
+
+
+@pytest.mark.slow
+def test_the_embedded_database_stops_when_the_block_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CITYTRACK_DB", raising=False)
+    (tmp_path / "run").mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    cfg = load_config()
+    assert not cfg.hub.db_url
+    pid_file = tmp_path / "pg" / "postmaster.pid"
+    with (
+        pytest.raises(RuntimeError, match="inside the block"),
+        database(cfg, None, data_dir=tmp_path) as url,
+    ):
+        server = psutil.Process(int(pid_file.read_text().split()[0]))
+        assert server.is_running() and server.status() != psutil.STATUS_ZOMBIE
+        with psycopg.connect(url) as conn:  # migrated on the way in
+            assert conn.execute("SELECT to_regclass('alerts')").fetchone() == ("alerts",)
+        raise RuntimeError("inside the block")
+    # gone: exited (a zombie until whoever adopted it reaps it) and its pid file removed
+    assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
+    assert not pid_file.exists()
+
+
+DOWN = {
+    ("hub", "--broker", "mqtt://127.0.0.1:1"): "",
+    ("db", "upgrade"): "",
+    ("db", "rollups"): "rollups failed: ",
+    ("alerts",): "cannot read alerts: ",
+    ("trips",): "cannot read trips: ",
+    ("broadcast", "--school", "naniwa-es", "--ja", "x", "--en", "x"): "",
+    ("report", "drivers", "--from", "2026-11-01", "--to", "2026-11-02"): (
+        "cannot make the report: "
+    ),
+    ("routes", "learn", "--from", "2026-11-01", "--to", "2026-11-02"): "",
+    ("routes", "import-emissions"): "",
+    ("routes", "plan", "--date", "2026-11-26"): "cannot plan 2026-11-26: ",
+    ("routes", "compare", "--date", "2026-11-26"): "cannot compare 2026-11-26: ",
+}
+
+
+@pytest.mark.parametrize("args", DOWN, ids=" ".join)
+def test_a_database_that_is_down_is_one_line_and_exit_1(args: tuple[str, ...]) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/none?connect_timeout=1"
+    result = CliRunner().invoke(app, [*args, "--db", url])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"citytrack: {DOWN[args]}connect: ")
+    assert result.stderr.count("\n") == 1

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from app.analyze import analyze_main
+from app.cli.analyze import analyze_log
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
 from citytrack.geo import distance_between_m
 from edge_agent.nmea import Epoch, NmeaFixDecoder
@@ -103,10 +103,9 @@ def test_only_the_pinned_real_manoeuvres_are_events(
     cfg: CitytrackConfig, corpora: Path, name: str
 ) -> None:
     path = log_path(corpora, name)
-    out, err = io.StringIO(), io.StringIO()
+    out = io.StringIO()
     with path.open("rb") as stream:
-        code = analyze_main(stream, out, err, cfg=cfg, vehicle_class=most_sensitive_class(cfg))
-    assert (code, err.getvalue()) == (0, "")
+        analyze_log(stream, out, cfg=cfg, vehicle_class=most_sensitive_class(cfg))
     *events, summary = [json.loads(line) for line in out.getvalue().splitlines()]
     assert summary["record"] == "summary" and summary["fixes"] > 0
     found = {(e["kind"], e["start"]) for e in events}

@@ -15,18 +15,17 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 from fastapi import FastAPI
-from rich.console import Console
 
 with warnings.catch_warnings():
     # as in test_hub_api: Starlette's TestClient warns when it falls back to httpx
     warnings.filterwarnings("ignore", message=".*httpx2", category=UserWarning)
     from fastapi.testclient import TestClient
 
+from app.cli.report import write_report
 from app.services import free_port
 from citytrack.config import load_config
 from hub.api.app import _store_error
 from hub.api.drivers import drivers_router
-from hub.reports.drivers import report_main
 from hub.storage import schema
 from hub.storage.fleet import DeviceRepository, StoreError
 from tests.test_report import parse
@@ -132,11 +131,7 @@ def test_the_report_shows_the_same_numbers(
     client: TestClient, db_url: str, tmp_path: Path, period: str
 ) -> None:
     out = tmp_path / "report.html"
-    code = report_main(
-        db_url=db_url, start=FROM, end=TO, out=out, timezone="Asia/Tokyo",
-        console=Console(quiet=True),
-    )  # fmt: skip
-    assert code == 0
+    write_report(db_url, out, start=FROM, end=TO, tz=ZoneInfo("Asia/Tokyo"))
     key = "daily" if period == "day" else "weekly"
     cards: dict[str, Any] = {d[key]["driver_id"]: d[key] for d in parse(out).data["drivers"]}
     api = client.get(URL.format("drv-tanaka"), params=q(period=period)).json()

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from citytrack import wire
+from citytrack.config import load_config
 from edge_agent.pctim import ImuDecoder
-from firmware_sim.cli import gps_main
 from firmware_sim.labels import EpisodeLabel
+from firmware_sim.run import SimRequestError, run_gps
 
 T = datetime(2026, 11, 26, 7, 42, tzinfo=UTC)
 TOPIC = "citytrack/v1/vehicle/truck-01/event"
@@ -59,8 +60,8 @@ def test_bad_events_are_refused(topic: str, body: bytes, reason: str) -> None:
 
 def test_sim_gps_writes_the_accelerometer_beside_the_nmea(tmp_path: Path) -> None:
     nmea, imu, labels = tmp_path / "gps.nmea", tmp_path / "imu.log", tmp_path / "labels.jsonl"
-    code = gps_main(
-        config_path=None,
+    run_gps(
+        cfg=load_config(),
         truck_id="truck-01",
         pty=False,
         out=nmea,
@@ -71,15 +72,15 @@ def test_sim_gps_writes_the_accelerometer_beside_the_nmea(tmp_path: Path) -> Non
         imu_rate_hz=25.0,
         imu_out=imu,
     )
-    assert code == 0 and nmea.stat().st_size > 0
+    assert nmea.stat().st_size > 0
     decoder = ImuDecoder(errors="raise")
     samples = decoder.feed(imu.read_bytes())
     assert len(samples) == 19 * 25 + 1  # epochs 0..19 at 1 Hz, 25 samples per interval
     assert samples[-1].t_s - samples[0].t_s == pytest.approx(19.0)
     assert [EpisodeLabel.from_json(x).kind for x in labels.read_text().splitlines()] == []
-    assert (
-        gps_main(
-            config_path=None,
+    with pytest.raises(SimRequestError, match="IMU rate"):  # outside 10-100 Hz
+        run_gps(
+            cfg=load_config(),
             truck_id="truck-01",
             pty=False,
             out=nmea,
@@ -90,5 +91,3 @@ def test_sim_gps_writes_the_accelerometer_beside_the_nmea(tmp_path: Path) -> Non
             imu_rate_hz=500.0,
             imu_out=imu,
         )
-        == 2
-    )  # outside 10-100 Hz

@@ -12,14 +12,18 @@ from typing import Any
 import plotly.graph_objects as go
 import psycopg
 import pytest
-from rich.console import Console
+from typer.testing import CliRunner
 
+from app.cli import app
+from app.cli.common import zone
+from app.cli.report import write_report
 from app.services import free_port
 from citytrack.config import CityConfig, RosterEntry, load_config
-from hub.reports.drivers import NO_DRIVING, report_main
+from citytrack.errors import InvalidInputError
+from hub.reports.drivers import NO_DRIVING, FleetReport
 from hub.storage import schema
 from hub.storage.drivers import RosterRepository
-from hub.storage.fleet import DeviceRepository
+from hub.storage.fleet import DeviceRepository, StoreUnavailableError
 from tests.test_scorecard_sql import DAY, alert, drive, jst, store
 
 START, END = jst(0), jst(0) + timedelta(days=7)
@@ -82,9 +86,9 @@ def db(pg_url: str, city: CityConfig) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def make(pg_url: str, out: Path, **kw: Any) -> int:
-    args: dict[str, Any] = {"start": START, "end": END, "timezone": "Asia/Tokyo"} | kw
-    return report_main(db_url=pg_url, out=out, console=Console(quiet=True), **args)
+def make(pg_url: str, out: Path, **kw: Any) -> FleetReport:
+    args: dict[str, Any] = {"start": START, "end": END, "tz": zone("Asia/Tokyo")} | kw
+    return write_report(pg_url, out, **args)
 
 
 def test_report_with_data(db: psycopg.Connection, pg_url: str, tmp_path: Path) -> None:
@@ -99,7 +103,7 @@ def test_report_with_data(db: psycopg.Connection, pg_url: str, tmp_path: Path) -
         [alert("speeding", jst(9, 2, day=DAY + timedelta(2)), 20.0, device="truck-02")],
     )
     out = tmp_path / "report.html"
-    assert make(pg_url, out) == 0
+    make(pg_url, out)
     page = parse(out)
     text = " ".join(page.text)
 
@@ -143,7 +147,7 @@ def test_report_with_data(db: psycopg.Connection, pg_url: str, tmp_path: Path) -
 
 def test_report_without_driving(db: psycopg.Connection, pg_url: str, tmp_path: Path) -> None:
     out = tmp_path / "empty.html"
-    assert make(pg_url, out) == 0
+    make(pg_url, out)
     page = parse(out)
     text = " ".join(page.text)
     assert NO_DRIVING in text
@@ -158,7 +162,7 @@ def test_report_names_tricky_driver_names_safely(
     db.execute("UPDATE drivers SET name = %s WHERE id = 'drv-tanaka'", ("</script><b>x",))
     store(db, drive(jst(6), 100))
     out = tmp_path / "report.html"
-    assert make(pg_url, out) == 0
+    make(pg_url, out)
     page = parse(out)
     assert "</script><b>x" in " ".join(page.text)
     assert page.data["drivers"][0]["daily"]["driver_name"] == "</script><b>x"
@@ -167,15 +171,41 @@ def test_report_names_tricky_driver_names_safely(
 def test_unreachable_database_is_exit_1(tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/none?connect_timeout=2"
-    assert make(url, out) == 1
+    with pytest.raises(StoreUnavailableError):
+        make(url, out)
     assert not out.exists()
+    period = ["--from", "2024-05-13", "--to", "2024-05-20"]
+    result = CliRunner().invoke(app, ["report", "drivers", *period, "--db", url, "--out", str(out)])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("citytrack: cannot make the report: connect: ")
+    assert result.stderr.count("\n") == 1 and not out.exists()
+
+
+def test_the_command_writes_the_file_and_says_so(
+    db: psycopg.Connection, pg_url: str, tmp_path: Path
+) -> None:
+    out, url = tmp_path / "drivers.html", pg_url
+    period = ["--from", "2024-05-13", "--to", "2024-05-20"]
+    result = CliRunner().invoke(app, ["report", "drivers", *period, "--db", url, "--out", str(out)])
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout == f"wrote {out}: 0 driver(s) with driving\nwrote {out}\n"
+    assert NO_DRIVING in " ".join(parse(out).text)
+    unwritable = CliRunner().invoke(
+        app, ["report", "drivers", *period, "--db", url, "--out", str(tmp_path / "no" / "r.html")]
+    )
+    assert unwritable.exit_code == 1
+    assert unwritable.stderr.startswith("citytrack: cannot make the report: [Errno 2] ")
 
 
 def test_bad_arguments_raise(tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    with pytest.raises(ValueError, match="time zone"):
-        make("postgresql:///x", out, timezone="Mars/Olympus")
-    with pytest.raises(ValueError, match="start < end"):
+    with pytest.raises(InvalidInputError, match="time zone"):
+        zone("Mars/Olympus")
+    with pytest.raises(InvalidInputError, match="start < end"):
         make("postgresql:///x", out, start=END, end=START)
-    with pytest.raises(ValueError, match="start < end"):
+    with pytest.raises(InvalidInputError, match="start < end"):
         make("postgresql:///x", out, start=datetime(2024, 5, 13))
+    reversed_period = ["--from", "2024-05-20", "--to", "2024-05-13", "--out", str(out)]
+    result = CliRunner().invoke(app, ["report", "drivers", *reversed_period])
+    assert result.exit_code == 2 and "start < end" in result.stderr
+    assert not out.exists()

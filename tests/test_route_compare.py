@@ -3,25 +3,28 @@ in, known distance and working time out; the plan files written; infeasible inpu
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from analytics.routing.compare import RouteFigures, compare_day
-from analytics.routing.model import Client, Problem
+from analytics.routing.check import Rule, Violation
+from analytics.routing.compare import RouteFigures, compare_day, comparison_json
+from analytics.routing.model import Client, InfeasibleError, Problem, RoutingError
+from app.cli.common import CommandError
+from app.cli.routes import write_checked_plan
 from citytrack.config import load_config
 from citytrack.wire import Fix
-from hub.routes.compare import actual_day, compare_main
-from hub.routes.plan import plan_main
+from hub.routes.compare import actual_day, compare_plan
+from hub.routes.plan import plan_day, summary
 from hub.storage import schema
 from hub.storage.fleet import FixRepository
 from tests.route_fixtures import DAY, SHIFT_S, TZ, day_problem, line_problem, make_problem
@@ -134,30 +137,21 @@ def test_compare_per_route_and_in_total(db: psycopg.Connection) -> None:
     assert comparison.saving_duration_s == 1321 + 299 - 2100
 
 
-# --- routes plan / compare, through the CLI bodies and the command --------------------------
+# --- routes plan / compare, through their parts and the command ----------------------------
 
 
-def test_plan_main_writes_the_three_files(pg_url: str, tmp_path: Path) -> None:
+def test_a_checked_plan_is_written_as_three_files(tmp_path: Path) -> None:
     day = day_problem(line_problem(trucks=2), {"truck-1": ("a", "b", "c")})
-    out, err = io.StringIO(), io.StringIO()
-    code = plan_main(
-        db_url=pg_url,
-        cfg=CFG,
-        day=DAY,
-        out_dir=tmp_path / "plans",
-        seconds=1.0,
-        out=out,
-        err=err,
-        load=lambda conn, cfg, d: day,
-    )
-    assert code == 0, err.getvalue()
+    result = plan_day(day, 1.0)
+    paths = write_checked_plan(result, tmp_path / "plans")
+    assert [p.name for p in paths] == ["plan.json", "plan.geojson", "plan.html"]
     doc = json.loads((tmp_path / "plans" / "plan.json").read_text())
     assert doc["feasible"] and doc["totals"]["points"] == 3
     assert doc["today"]["distance_m"] == 36_000
     geo = json.loads((tmp_path / "plans" / "plan.geojson").read_text())
     assert geo["type"] == "FeatureCollection"
     assert "<html" in (tmp_path / "plans" / "plan.html").read_text()
-    text = out.getvalue()
+    text = summary(result)
     assert "plan for 2026-11-26" in text and "today's courses: 1 truck(s), 36.0 km" in text
     saved = (36_000 - doc["totals"]["distance_m"]) / 1000
     assert f"saving: {saved:.1f} km" in text
@@ -186,21 +180,23 @@ INFEASIBLE = {
 
 
 @pytest.mark.parametrize("case", INFEASIBLE)
-def test_plan_main_names_the_infeasible_point(case: str, pg_url: str, tmp_path: Path) -> None:
+def test_planning_names_the_infeasible_point(case: str) -> None:
     make, message = INFEASIBLE[case]
-    err = io.StringIO()
-    code = plan_main(
-        db_url=pg_url,
-        cfg=CFG,
-        day=DAY,
-        out_dir=tmp_path / "plans",
-        seconds=1.0,
-        out=io.StringIO(),
-        err=err,
-        load=lambda conn, cfg, d: day_problem(make()),
+    with pytest.raises(InfeasibleError) as raised:
+        plan_day(day_problem(make()), 1.0)
+    assert str(raised.value) == message
+
+
+def test_a_plan_that_fails_its_check_is_not_written(tmp_path: Path) -> None:
+    day = day_problem(line_problem(trucks=2), {"truck-1": ("a", "b", "c")})
+    result = plan_day(day, 1.0)
+    broken = [Violation(Rule.LOAD, "made up", vehicle="truck-1"), Violation(Rule.MISSING, "b")]
+    with pytest.raises(CommandError) as raised:
+        write_checked_plan(replace(result, violations=broken), tmp_path / "plans")
+    assert str(raised.value) == (
+        "the plan for 2026-11-26 fails its check: [load] truck 'truck-1': made up; [missing] b"
     )
-    assert code == 1
-    assert err.getvalue() == f"citytrack: cannot plan 2026-11-26: {message}\n"
+    assert raised.value.exit_code == 1
     assert not (tmp_path / "plans").exists()
 
 
@@ -278,9 +274,10 @@ def test_routes_plan_names_the_infeasible_point(pg_url: str, tmp_path: Path) -> 
         str(tmp_path / "out"),
     )
     assert result.returncode == 1
+    assert result.stderr.startswith("citytrack: cannot plan 2026-11-26: client 'x2': demand")
     assert "client 'x2': demand 5000 kg exceeds the largest truck capacity" in result.stderr
     assert "(point x2: Minatomachi 2-chome)" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -288,12 +285,7 @@ def test_compare_without_a_plan_plans_now(
     db: psycopg.Connection, pg_url: str, tmp_path: Path
 ) -> None:
     cfg = load_config(city(tmp_path, {"x1": 900, "x3": 700}))
-    out, err = io.StringIO(), io.StringIO()
-    code = compare_main(
-        db_url=pg_url, cfg=cfg, day=DAY, plan=None, seconds=1.0, as_json=True, out=out, err=err
-    )
-    assert code == 0, err.getvalue()
-    result = json.loads(out.getvalue())
+    result = comparison_json(compare_plan(pg_url, cfg, DAY, None, 1.0))
     assert result["total"]["planned"]["trucks"] >= 1
     assert result["total"]["planned"]["distance_m"] > 0
     assert result["total"]["actual"]["trucks"] == 2
@@ -304,16 +296,11 @@ def test_compare_refuses_another_day_s_plan(
 ) -> None:
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"day": "2026-11-25", "routes": []}))
-    err = io.StringIO()
-    code = compare_main(
-        db_url=pg_url,
-        cfg=CFG,
-        day=DAY,
-        plan=plan,
-        seconds=1.0,
-        as_json=False,
-        out=io.StringIO(),
-        err=err,
+    with pytest.raises(RoutingError, match="a plan for 2026-11-25, not 2026-11-26"):
+        compare_plan(pg_url, CFG, DAY, plan, 1.0)
+    common = ("--date", "2026-11-26", "--db", pg_url, "--plan", str(plan))
+    result = run("routes", "compare", *common)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"citytrack: cannot compare 2026-11-26: {plan}: a plan for 2026-11-25, not 2026-11-26\n"
     )
-    assert code == 1
-    assert "a plan for 2026-11-25, not 2026-11-26" in err.getvalue()

@@ -3,7 +3,6 @@ checked here from the raw files (vrplib's parse, our own distances), not by the 
 
 from __future__ import annotations
 
-import io
 import re
 from itertools import pairwise
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import vrplib
+from typer.testing import CliRunner
 
 from analytics.routing import (
     Client,
@@ -24,9 +24,9 @@ from analytics.routing import (
     read_solution,
     route_cost,
     solve_instance,
-    solve_main,
     solve_problem,
 )
+from app.cli import app
 
 Routes = tuple[tuple[int, ...], ...]
 
@@ -93,11 +93,11 @@ def test_best_known_solutions_reproduce_their_costs(corpora: Path) -> None:
         assert instance.best_known == known.cost
 
 
-def test_solve_main_prints_cvrplib_solution(corpora: Path) -> None:
+def test_the_command_prints_a_cvrplib_solution(corpora: Path) -> None:
     path = corpora / "cvrp" / "cvrp" / "B-n31-k5.vrp"
-    out = io.StringIO()
-    assert solve_main(path, 1.0, out) == 0
-    lines = out.getvalue().splitlines()
+    result = CliRunner().invoke(app, ["routes", "solve", str(path), "--seconds", "1"])
+    assert (result.exit_code, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
     assert all(re.fullmatch(r"Route #\d+: \d+( \d+)*", line) for line in lines[:-1])
     routes = tuple(tuple(int(c) for c in line.split(":")[1].split()) for line in lines[:-1])
     assert_each_client_once(routes, 30)
@@ -106,11 +106,11 @@ def test_solve_main_prints_cvrplib_solution(corpora: Path) -> None:
     assert int(match.group(1)) == route_cost(read_instance(path), routes)
 
 
-def test_solve_main_names_a_missing_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert solve_main(tmp_path / "nothing.vrp", 1.0, io.StringIO()) == 2
-    assert "nothing.vrp: no such instance file" in capsys.readouterr().err
+def test_the_command_names_a_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nothing.vrp"
+    result = CliRunner().invoke(app, ["routes", "solve", str(missing), "--seconds", "1"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"citytrack: {missing}: no such instance file\n"
 
 
 NO_CAPACITY = (

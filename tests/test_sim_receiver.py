@@ -15,14 +15,17 @@ from pathlib import Path
 import pynmea2
 import pytest
 import serial
+from typer.testing import CliRunner
 
+from app.cli import app
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
-from firmware_sim.cli import gps_main
 from firmware_sim.gps import TruckSimulator
 from firmware_sim.labels import EpisodeLabel
 from firmware_sim.receiver import PtyGpsReceiver, iter_nmea
+from firmware_sim.run import SimRequestError, run_gps
 
 CONFIG_PATH = REPO_CONFIG_DIR / DEFAULT_CONFIG_NAME
+CITYTRACK = str(Path(sys.executable).with_name("citytrack"))
 START = datetime(2025, 6, 3, 1, 0, tzinfo=UTC)
 
 
@@ -125,11 +128,11 @@ def drain(fd: int) -> bytes:
     return out
 
 
-def test_cli_writes_an_unpaced_file_and_labels(tmp_path: Path) -> None:
+def test_runner_writes_an_unpaced_file_and_labels(tmp_path: Path) -> None:
     out, labels = tmp_path / "truck-02.nmea", tmp_path / "labels.jsonl"
     began = time.monotonic()
-    code = gps_main(
-        config_path=CONFIG_PATH,
+    run_gps(
+        cfg=load_config(CONFIG_PATH),
         truck_id="truck-02",
         pty=False,
         out=out,
@@ -139,7 +142,6 @@ def test_cli_writes_an_unpaced_file_and_labels(tmp_path: Path) -> None:
         labels=labels,
         talker="GN",
     )
-    assert code == 0
     assert time.monotonic() - began < 10.0  # 40 s of driving, written as fast as possible
     msgs = valid_lines(out.read_bytes())
     rmc = [m for m in msgs if m.sentence_type == "RMC"]
@@ -157,11 +159,11 @@ def test_cli_writes_an_unpaced_file_and_labels(tmp_path: Path) -> None:
         ({"rate_hz": 50.0}, "rate"),
     ],
 )
-def test_cli_refuses_unusable_requests(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], kwargs: dict[str, object], message: str
+def test_runner_refuses_unusable_requests(
+    tmp_path: Path, kwargs: dict[str, object], message: str
 ) -> None:
     args: dict[str, object] = {
-        "config_path": CONFIG_PATH,
+        "cfg": load_config(CONFIG_PATH),
         "truck_id": "truck-01",
         "pty": False,
         "out": tmp_path / "x.nmea",
@@ -172,17 +174,15 @@ def test_cli_refuses_unusable_requests(
         "talker": "GP",
     }
     args.update(kwargs)
-    assert gps_main(**args) == 2  # type: ignore[arg-type]
-    assert message in capsys.readouterr().err
+    with pytest.raises(SimRequestError, match=message):
+        run_gps(**args)  # type: ignore[arg-type]
+    assert not (tmp_path / "x.nmea").exists()  # refused before writing anything
 
 
-def test_cli_pty_announces_the_port_and_stops_cleanly_on_sigterm() -> None:
-    code = (
-        "import sys; from pathlib import Path; from firmware_sim.cli import gps_main; "
-        f"sys.exit(gps_main(config_path=Path({str(CONFIG_PATH)!r}), truck_id='truck-05', "
-        "pty=True, out=None, rate_hz=10.0, seed=1, duration_s=None, labels=None))"
-    )
-    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as proc:
+def test_command_pty_announces_the_port_and_stops_cleanly_on_sigterm() -> None:
+    command = [CITYTRACK, "sim", "gps", "--pty", "--truck", "truck-05", "--rate", "10"]
+    command += ["--config", str(CONFIG_PATH)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
         try:
             assert proc.stdout is not None
             first = proc.stdout.readline().split()
@@ -196,3 +196,15 @@ def test_cli_pty_announces_the_port_and_stops_cleanly_on_sigterm() -> None:
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_command_refuses_options_that_do_not_fit(tmp_path: Path) -> None:
+    runner = CliRunner()
+    nowhere = runner.invoke(app, ["sim", "gps"])
+    assert (nowhere.exit_code, nowhere.stderr) == (2, "citytrack: give --pty or --out FILE\n")
+    imu = runner.invoke(app, ["sim", "gps", "--out", str(tmp_path / "x.nmea"), "--imu-rate", "50"])
+    assert imu.exit_code == 2
+    assert imu.stderr == "citytrack: --imu-rate without --pty needs --imu-out FILE\n"
+    talker = runner.invoke(app, ["sim", "gps", "--out", str(tmp_path / "x.nmea"), "--talker", "XX"])
+    assert talker.exit_code == 2 and talker.stderr.startswith("citytrack: talker must be one of")
+    assert not (tmp_path / "x.nmea").exists()

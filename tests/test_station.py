@@ -1,6 +1,6 @@
 """The station agent end to end: simulated advertisements (raw AD bytes through the codecs)
 -> agent -> real Mosquitto -> a plain paho subscriber; the broker down for a while; a
-mobile detector; ``station_main`` on this machine's real bleak path."""
+mobile detector; ``citytrack agent station`` on this machine's real bleak path."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from typing import TypeVar
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from app.cli import app
 from app.services import MosquittoBroker, free_port
 from citytrack import wire
 from citytrack.ble.adstructs import AdFields, build_ad, parse_ad
@@ -34,7 +36,7 @@ from citytrack.config.watch import PassageDetectorConfig
 from citytrack.mqtt import BrokerAddress
 from edge_agent.ble_sources import BleRecord, SimulatedBleSource
 from edge_agent.outbox import Outbox
-from edge_agent.station import GpsdPosition, StationAgent, station_main
+from edge_agent.station import GpsdPosition, StationAgent
 from tests.mqtt_helpers import Collector
 from tests.test_nmea_sources import FakeGpsd
 
@@ -45,6 +47,7 @@ NAMESPACE, INSTANCE = "edd1ebeac04e5defa017", "0000000000c3"
 PHONE = AdFields(manufacturer_data={0x0006: b"\x01\x09\x20\x02" + bytes(8)})  # not a beacon
 M = TypeVar("M", bound=wire.DeviceMessage)
 ROOT = Path(__file__).resolve().parent.parent
+CITYTRACK = str(Path(sys.executable).with_name("citytrack"))
 
 
 def ibeacon(minor: int) -> AdFields:
@@ -269,44 +272,40 @@ def test_mobile_detector_sends_sightings_with_its_position(
 
 
 def test_a_bad_station_id_is_refused(tmp_path: Path, outbox: Outbox) -> None:
-    with pytest.raises(ValueError, match="not a valid device id"):
+    with pytest.raises(wire.ContractError, match="not a valid device id"):
         make_agent("no spaces allowed", SimulatedBleSource(), outbox, "mqtt://127.0.0.1:1")
 
 
-def test_station_main_refuses_bad_settings(tmp_path: Path) -> None:
-    def run(broker: str, config_path: Path | None, mobile: bool = False) -> int:
-        return station_main(
-            station_id="gate-naniwa-es",
-            broker=broker,
-            outbox=tmp_path / "o.db",
-            adapter=None,
-            config_path=config_path,
-            mobile=mobile,
-        )
+def test_the_command_refuses_bad_settings(tmp_path: Path) -> None:
+    def run(*args: str, station_id: str = "gate-naniwa-es") -> tuple[int, str]:
+        base = ["agent", "station", "--station-id", station_id, "--outbox", str(tmp_path / "o.db")]
+        result = CliRunner().invoke(app, [*base, *args])
+        assert result.stdout == "" and result.stderr.count("\n") == 1, result.stderr
+        return result.exit_code, result.stderr
 
-    assert run("mqtt://127.0.0.1:1", tmp_path / "missing.toml") == 2
-    assert run("http://x", None) == 2
-    assert run("mqtt://127.0.0.1:1", None, mobile=True) == 2  # configured as a school gate
+    code, err = run("--config", str(tmp_path / "missing.toml"))
+    assert code == 2 and err.startswith("citytrack: bad configuration: ")
+    code, err = run("--broker", "http://x")
+    assert code == 2 and "broker URL must look like mqtt://host:1883" in err
+    code, err = run("--mobile")  # configured as a school gate
+    assert (code, err) == (
+        2,
+        "citytrack: station gate-naniwa-es is school_gate in the configuration, not run so\n",
+    )
+    code, err = run("--broker", "mqtt://127.0.0.1:1", station_id="no spaces allowed")
+    assert (code, err) == (2, "citytrack: not a valid device id: 'no spaces allowed'\n")
 
 
-def test_station_main_runs_on_a_machine_without_bluetooth(
+def test_the_command_runs_on_a_machine_without_bluetooth(
     broker_url: str, station_id: str, tmp_path: Path
 ) -> None:
     """The real bleak path: the scanner cannot start, the agent keeps running, says why,
     reports it in its status, and stops cleanly on SIGTERM."""
-    code = (
-        "import logging, sys; from pathlib import Path;"
-        "from edge_agent.station import station_main;"
-        "logging.basicConfig(level=logging.INFO);"
-        f"sys.exit(station_main(station_id={station_id!r}, broker={broker_url!r},"
-        f" outbox=Path({str(tmp_path / 'o.db')!r}), adapter=None, config_path=None,"
-        " mobile=False))"
-    )
+    command = [CITYTRACK, "agent", "station", "--station-id", station_id, "--broker", broker_url]
+    command += ["--outbox", str(tmp_path / "o.db")]
     status = wire.topic_for(wire.Role.STATION, station_id, wire.Kind.STATUS)
     collector = Collector(broker_url, status).start()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
         assert collector.wait_for(1, timeout_s=15)
         time.sleep(1.5)

@@ -10,21 +10,21 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 from fastapi import FastAPI
-from rich.console import Console
 
 with warnings.catch_warnings():
     # as in test_hub_api: Starlette's TestClient warns when it falls back to httpx
     warnings.filterwarnings("ignore", message=".*httpx2", category=UserWarning)
     from fastapi.testclient import TestClient
 
+from app.cli.report import write_report
 from citytrack.config import load_config
 from hub.api.app import _store_error
 from hub.api.drivers import drivers_router
-from hub.reports.drivers import report_main
 from hub.reports.trips import NO_TRIPS
 from hub.storage import schema
 from hub.storage.drivers import RosterRepository
@@ -127,10 +127,7 @@ def test_api_range_unknown_driver_and_bad_parameters(client: TestClient) -> None
 
 
 def report(url: str, out: Path) -> Any:
-    code = report_main(
-        db_url=url, start=FROM, end=TO, out=out, timezone="Asia/Tokyo", console=Console(quiet=True)
-    )
-    assert code == 0
+    write_report(url, out, start=FROM, end=TO, tz=ZoneInfo("Asia/Tokyo"))
     return parse(out)
 
 

@@ -29,7 +29,6 @@ from analytics.routing.solve import (
     format_solution,
     problem_from_instance,
     solve_instance,
-    solve_main,
     solve_problem,
 )
 
@@ -54,6 +53,5 @@ __all__ = [
     "read_solution",
     "route_cost",
     "solve_instance",
-    "solve_main",
     "solve_problem",
 ]

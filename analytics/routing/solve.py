@@ -8,7 +8,7 @@ Two ways in:
   and starts another trip) into a :class:`Plan`. The objective is total distance.
 - :func:`solve_instance` solves a CVRPLIB or Solomon file (see :mod:`.instances`) and
   returns a :class:`Solution` whose cost is under the benchmark's own convention, and
-  :func:`solve_main` prints it as CVRPLIB ``.sol`` files do.
+  :func:`format_solution` writes it as CVRPLIB ``.sol`` files do (``citytrack routes solve``).
 
 Why PyVRP: it is the maintained state of the art for CVRP and VRPTW (an iterated local
 search on HGS's neighbourhoods, with multiple trips through reload depots, time windows and
@@ -33,11 +33,9 @@ Raises the exceptions of :mod:`analytics.routing.model` (``RoutingError`` and su
 
 from __future__ import annotations
 
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 from pyvrp import Model, ProblemData, Result, solve
@@ -187,24 +185,6 @@ def format_solution(solution: Solution) -> str:
     return "\n".join(lines) + "\n"
 
 
-def solve_main(path: Path, seconds: float, out: TextIO, *, seed: int = 1) -> int:
-    """CLI body: solve the instance at ``path`` and print its routes and cost to ``out``.
-
-    Returns 0 on a feasible solution, 1 when none was found in ``seconds``, 2 when the
-    instance cannot be read or can never be feasible (one line on stderr naming why).
-    """
-    try:
-        solution = solve_instance(path, seconds=seconds, seed=seed)
-    except RoutingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not solution.feasible:
-        print(f"No feasible solution found in {seconds:g} s", file=out)
-        return 1
-    out.write(format_solution(solution))
-    return 0
-
-
 def _check_reachable(problem: Problem, idx: int) -> None:
     """Raise if no vehicle can go depot -> client -> depot within window and shift."""
     client = problem.clients[idx]
@@ -340,6 +320,5 @@ __all__ = [
     "format_solution",
     "problem_from_instance",
     "solve_instance",
-    "solve_main",
     "solve_problem",
 ]

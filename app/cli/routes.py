@@ -5,36 +5,53 @@ citytrack routes learn --from --to  service and travel times from stored fixes
 citytrack routes import-emissions   expected garbage per point and weekday (CSV)
 citytrack routes plan --date D      plan a collection day (JSON, GeoJSON, HTML)
 citytrack routes compare --date D   a day's plan against what the trucks drove
+
+``plan`` and ``compare`` exit 1 for whatever stops them, the input's infeasibility
+included, with the day in the message (``cannot plan 2026-11-26: ...``).
 """
 
 from __future__ import annotations
 
-import sys
+import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli.common import ConfigOpt, DbOpt, db_url, fail, load_or_fail
-from citytrack.config import CitytrackConfig
+from app.cli.common import (
+    CommandError,
+    ConfigOpt,
+    DbOpt,
+    UsageError,
+    connect,
+    database,
+    failing_as,
+)
+from citytrack.config import load_config
 
-routes_app = typer.Typer(no_args_is_help=True, help="Collection-route planning.")
+if TYPE_CHECKING:
+    from hub.routes.plan import DayPlan
+
+app = typer.Typer(no_args_is_help=True, help="Collection-route planning.")
 
 
-@routes_app.command("solve")
+@app.command("solve")
 def routes_solve(
     instance: Annotated[Path, typer.Argument(help="VRPLIB .vrp (CVRP) or Solomon .txt (VRPTW)")],
     seconds: Annotated[float, typer.Option(help="solver time budget")] = 10.0,
     seed: Annotated[int, typer.Option(help="solver seed")] = 1,
 ) -> None:
     """Solve a VRPLIB instance; prints the routes and the cost (CVRPLIB convention)."""
-    from analytics.routing.solve import solve_main
+    from analytics.routing.solve import format_solution, solve_instance
 
-    raise typer.Exit(solve_main(instance, seconds, sys.stdout, seed=seed))
+    solution = solve_instance(instance, seconds=seconds, seed=seed)
+    if not solution.feasible:
+        raise CommandError(f"No feasible solution found in {seconds:g} s")
+    typer.echo(format_solution(solution), nl=False)
 
 
-@routes_app.command("learn")
+@app.command("learn")
 def routes_learn(
     start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first day")],
     end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="last day")],
@@ -42,27 +59,15 @@ def routes_learn(
     db: DbOpt = None,
 ) -> None:
     """Learn stops, service and travel times from the stored fixes of these days."""
-    import psycopg
-
     from hub.routes.stats import RouteStatsRepository, format_learn_summary
-    from hub.storage import schema
-    from hub.storage.fleet import StoreError
 
-    cfg = load_or_fail(config)
-    url, server = db_url(cfg, db)
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            schema.upgrade(conn)
-            summary = RouteStatsRepository(conn).learn(cfg, start.date(), end.date())
-    except (ValueError, StoreError) as exc:  # RouteDataError, RoutingError are ValueErrors
-        fail(str(exc))
-    finally:
-        if server is not None:
-            server.stop()  # type: ignore[attr-defined]
+    cfg = load_config(config)
+    with database(cfg, db) as url, connect(url) as conn:
+        summary = RouteStatsRepository(conn).learn(cfg, start.date(), end.date())
     typer.echo(format_learn_summary(summary))
 
 
-@routes_app.command("import-emissions")
+@app.command("import-emissions")
 def routes_import_emissions(
     csv: Annotated[
         Path | None, typer.Argument(help="point_id,weekday,kg (default routes.emissions_csv)")
@@ -71,40 +76,15 @@ def routes_import_emissions(
     db: DbOpt = None,
 ) -> None:
     """Store the expected garbage per collection point and weekday; planning uses it."""
-    import psycopg
-
     from hub.routes.stats import RouteStatsRepository
-    from hub.storage import schema
-    from hub.storage.fleet import StoreError
 
-    cfg = load_or_fail(config)
+    cfg = load_config(config)
     path = csv or (Path(cfg.routes.emissions_csv) if cfg.routes.emissions_csv else None)
     if path is None:
-        fail("give a CSV file: routes.emissions_csv is not set")
-    url, server = db_url(cfg, db)
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            schema.upgrade(conn)
-            stored = RouteStatsRepository(conn).import_emissions(path, cfg)
-    except (ValueError, StoreError) as exc:
-        fail(str(exc))
-    finally:
-        if server is not None:
-            server.stop()  # type: ignore[attr-defined]
+        raise UsageError("give a CSV file: routes.emissions_csv is not set")
+    with database(cfg, db) as url, connect(url) as conn:
+        stored = RouteStatsRepository(conn).import_emissions(path, cfg)
     typer.echo(f"stored {stored} emission row(s) from {path}")
-
-
-def _routes_db(cfg: CitytrackConfig, db: str | None) -> tuple[str, object]:
-    """``db_url``, with the schema created when the embedded database may be brand new."""
-    import psycopg
-
-    from hub.storage import schema
-
-    url, server = db_url(cfg, db)
-    if server is not None:
-        with psycopg.connect(url, autocommit=True) as conn:
-            schema.upgrade(conn)
-    return url, server
 
 
 DayOpt = Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
@@ -113,7 +93,7 @@ SecondsOpt = Annotated[
 ]
 
 
-@routes_app.command("plan")
+@app.command("plan")
 def routes_plan(
     day: DayOpt,
     out: Annotated[Path | None, typer.Option(help="output directory (plans/<date>/)")] = None,
@@ -123,28 +103,36 @@ def routes_plan(
     db: DbOpt = None,
 ) -> None:
     """Plan a collection day: plan.json, plan.geojson and plan.html, and the saving."""
-    from hub.routes.plan import plan_main
+    from analytics.routing.model import RoutingError
+    from hub.routes.plan import default_loader, load_day, plan_day, summary
 
-    cfg = load_or_fail(config)
-    url, server = _routes_db(cfg, db)
-    try:
-        code = plan_main(
-            db_url=url,
-            cfg=cfg,
-            day=day.date(),
-            out_dir=out or Path("plans") / day.date().isoformat(),
-            seconds=cfg.routes.plan_seconds if seconds is None else seconds,
-            seed=seed,
-            out=sys.stdout,
-            err=sys.stderr,
-        )
-    finally:
-        if server is not None:
-            server.stop()  # type: ignore[attr-defined]
-    raise typer.Exit(code)
+    cfg = load_config(config)
+    date = day.date()
+    budget = cfg.routes.plan_seconds if seconds is None else seconds
+    with failing_as(f"cannot plan {date}", RoutingError), database(cfg, db) as url:
+        result = plan_day(load_day(url, cfg, date, default_loader()), budget, seed)
+    paths = write_checked_plan(result, out or Path("plans") / date.isoformat())
+    typer.echo(summary(result))
+    typer.echo(f"wrote {', '.join(str(p) for p in paths)}")
 
 
-@routes_app.command("compare")
+def write_checked_plan(result: DayPlan, out_dir: Path) -> list[Path]:
+    """Write the plan's three files into ``out_dir`` if it passed its check; their paths.
+
+    Raises:
+        CommandError: the plan breaks a rule (each violation listed), or the files cannot
+            be written.
+    """
+    from hub.routes.plan import write_plan
+
+    if result.violations:
+        broken = "; ".join(str(v) for v in result.violations)
+        raise CommandError(f"the plan for {result.day.day} fails its check: {broken}")
+    with failing_as(f"cannot write the plan to {out_dir}", OSError):
+        return write_plan(result, out_dir)
+
+
+@app.command("compare")
 def routes_compare(
     day: DayOpt,
     plan: Annotated[Path | None, typer.Option(help="plan.json (default: plan now)")] = None,
@@ -154,22 +142,16 @@ def routes_compare(
     db: DbOpt = None,
 ) -> None:
     """A day's plan against what the trucks drove: distance, working time, trucks."""
-    from hub.routes.compare import compare_main
+    from analytics.routing.compare import comparison_json, format_comparison
+    from analytics.routing.model import RoutingError
+    from hub.routes.compare import compare_plan
 
-    cfg = load_or_fail(config)
-    url, server = _routes_db(cfg, db)
-    try:
-        code = compare_main(
-            db_url=url,
-            cfg=cfg,
-            day=day.date(),
-            plan=plan,
-            seconds=cfg.routes.plan_seconds if seconds is None else seconds,
-            as_json=json_out,
-            out=sys.stdout,
-            err=sys.stderr,
-        )
-    finally:
-        if server is not None:
-            server.stop()  # type: ignore[attr-defined]
-    raise typer.Exit(code)
+    cfg = load_config(config)
+    date = day.date()
+    budget = cfg.routes.plan_seconds if seconds is None else seconds
+    with failing_as(f"cannot compare {date}", RoutingError), database(cfg, db) as url:
+        comparison = compare_plan(url, cfg, date, plan, budget)
+    if json_out:
+        typer.echo(json.dumps(comparison_json(comparison), ensure_ascii=False))
+    else:
+        typer.echo(format_comparison(comparison), nl=False)

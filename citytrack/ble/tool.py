@@ -1,9 +1,9 @@
-"""``citytrack ble decode HEX [HEX...]``: what a station makes of raw advertisement bytes.
+"""What a station makes of raw advertisement bytes (``citytrack ble decode HEX [HEX...]``
+prints :func:`decode_one` of each input as one JSON line).
 
 Each input is hex (spaces, colons and a leading ``0x`` allowed): either advertising data
 (AD structures, as ``btmon`` prints them) or a whole HCI LE advertising report event
-starting ``04 3e`` (as ``hcidump --raw`` prints it). One JSON object per input, one per
-line, on ``out``::
+starting ``04 3e`` (as ``hcidump --raw`` prints it). Its JSON object::
 
     {"input": "0201...", "frames": [{"type": "ibeacon", "uuid": ..., "beacon_kind": ...,
                                      "beacon_id": ...}]}
@@ -13,11 +13,9 @@ line, on ``out``::
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any, TextIO
+from typing import Any
 
 from citytrack.ble.adstructs import AdError
 from citytrack.ble.frames import Frame, decode_ad
@@ -28,20 +26,9 @@ class _ReportError(ValueError):
     """Malformed AD inside one report of an HCI event."""
 
 
-def decode_main(hex_inputs: Sequence[str], out: TextIO) -> int:
-    """Decode each hex input and print its JSON line; returns 0 if every input gave at
-    least one beacon frame, else 1. Bad input is reported in its line, never raised."""
-    status = 0
-    for text in hex_inputs:
-        result = decode_one(text)
-        if "error" in result:
-            status = 1
-        out.write(json.dumps(result) + "\n")
-    return status
-
-
 def decode_one(text: str) -> dict[str, Any]:
-    """The JSON object (as a dict) for one hex input; see the module docstring."""
+    """The JSON object (as a dict) for one hex input; see the module docstring. Bad input
+    is reported in its ``"error"``, never raised."""
     result: dict[str, Any] = {"input": text}
     cleaned = "".join(text.split()).replace(":", "").lower().removeprefix("0x")
     try:

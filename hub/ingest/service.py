@@ -44,9 +44,8 @@ from hub.storage.fleet import (
     StoreRejectedError,
     StoreUnavailableError,
 )
-from hub.storage.retention import PruneResult, prune
+from hub.storage.retention import PruneResult, configured_retention, prune
 from hub.storage.rollups import RollupJob, RollupResult
-from hub.storage.schema.ddl import Retention
 from hub.storage.watch import WatchRegistry
 
 log = logging.getLogger(__name__)
@@ -97,11 +96,7 @@ class HubService:
         self.client.on_message = self._on_message
         self._subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: self._subscribed.set()
-        self.retention = Retention(
-            fixes_days=cfg.hub.fixes_retention_days,
-            dead_letters_days=cfg.hub.dead_letters_retention_days,
-            passages_days=cfg.watch.retention_days,
-        )
+        self.retention = configured_retention(cfg)
         # trips of every truck and driver_daily, after each retention run
         self.rollups = RollupJob.for_city(cfg.city, cfg.detectors.quality)
         # what GET /metrics exports (hub.api.app): read when scraped

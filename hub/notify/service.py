@@ -36,6 +36,7 @@ import psycopg
 
 from analytics.watch.events import WatchEvent
 from citytrack.config.watch import Child, Guardian, WatchConfig
+from citytrack.errors import InvalidInputError
 from hub.notify.channels import Channel, default_channels
 from hub.notify.delivery import DeliveryWorker, utc_now
 from hub.notify.policy import Action, Decision, GuardianState, PolicyRules, decide
@@ -288,11 +289,11 @@ class NotificationService:
         whose ``School.ward`` is ``scope_id``.
 
         Raises:
-            ValueError: an unknown scope, school or ward, or an empty text.
+            InvalidInputError: an unknown scope, school or ward, or an empty text.
             StoreUnavailableError, StoreRejectedError: the database failed.
         """
         if not text_ja.strip() or not text_en.strip():
-            raise ValueError("broadcast texts must not be empty")
+            raise InvalidInputError("broadcast texts must not be empty")
         guardians = self._scope_guardians(scope, scope_id)
         now, broadcast_id = self._now(), f"broadcast:{uuid.uuid4().hex}"
         texts = {"ja": text_ja, "en": text_en}
@@ -345,9 +346,9 @@ class NotificationService:
         elif scope == "ward":
             schools = {s.id for s in self._cfg.schools if s.ward == scope_id}
         else:
-            raise ValueError(f"broadcast scope must be 'school' or 'ward', not {scope!r}")
+            raise InvalidInputError(f"broadcast scope must be 'school' or 'ward', not {scope!r}")
         if not schools:
-            raise ValueError(f"no school for {scope} {scope_id!r}")
+            raise InvalidInputError(f"no school for {scope} {scope_id!r}")
         ids = [g for c in self._cfg.children if c.school_id in schools for g in c.guardian_ids]
         return [self._guardians[g] for g in dict.fromkeys(ids)]
 

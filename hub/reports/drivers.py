@@ -1,4 +1,5 @@
-"""``citytrack report drivers``: the driving-tendency report, one self-contained HTML file.
+"""The driving-tendency report, one self-contained HTML file: :func:`collect` queries it,
+:func:`render` writes the page (``citytrack report drivers``, ``app.cli.report``).
 
 For a time range: a fleet overview ranking the drivers by safety score (with distance,
 driving time, events per 100 km by kind and the share of driving time speeding), then
@@ -24,12 +25,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import psycopg
-from rich.console import Console
+from zoneinfo import ZoneInfo
 
 from analytics.driving.scorecard import (
     DEFAULT_WEIGHTS,
@@ -47,10 +44,8 @@ from hub.storage.drivers import (
     DriverDay,
     DriverEvent,
     DriverStatsRepository,
-    MotionRules,
     RoutePoint,
 )
-from hub.storage.fleet import StoreError, StoreUnavailableError
 from hub.storage.trips import StoredStop, StoredTrip, TripRepository
 
 NO_DRIVING = "No driving in this period"
@@ -332,50 +327,3 @@ def render(report: FleetReport, title: str = "Driving tendencies") -> str:
     for section in report.sections:
         _driver_section(page, section, tz)
     return page.html(title, _CSS, data_id="scorecards", data=_numbers(report))
-
-
-def report_main(
-    *,
-    db_url: str,
-    start: datetime,
-    end: datetime,
-    out: Path,
-    timezone: str,
-    console: Console | None = None,
-    rules: MotionRules | None = None,
-    weights: ScoreWeights = DEFAULT_WEIGHTS,
-) -> int:
-    """Write the driving-tendency report for ``[start, end)`` to ``out``; the exit code.
-
-    Returns 0 when written, 1 when the database cannot be read or ``out`` cannot be
-    written (the reason is printed).
-
-    Raises:
-        ValueError: naive ``start``/``end``, ``end <= start`` or an unknown ``timezone``.
-    """
-    console = console or Console()
-    try:
-        tz = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {timezone!r}") from exc
-    if start.utcoffset() is None or end.utcoffset() is None or end <= start:
-        raise ValueError(f"need timezone-aware start < end, got {start!r}, {end!r}")
-    try:
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            stats, trips = DriverStatsRepository(conn, rules), TripRepository(conn)
-            report = collect(stats, start, end, tz, weights, trips)
-    except psycopg.OperationalError as exc:  # the connect itself
-        return _fail(console, str(StoreUnavailableError("connect", str(exc).strip())))
-    except StoreError as exc:
-        return _fail(console, str(exc))
-    try:
-        out.write_text(render(report), encoding="utf-8")
-    except OSError as exc:
-        return _fail(console, f"cannot write {out}: {exc}")
-    console.print(f"wrote {out}: {len(report.sections)} driver(s) with driving", highlight=False)
-    return 0
-
-
-def _fail(console: Console, reason: str) -> int:
-    console.print(f"[red]cannot make the report:[/red] {reason}", highlight=False)
-    return 1

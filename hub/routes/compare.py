@@ -1,4 +1,4 @@
-"""``citytrack routes compare``: a day's plan against what the trucks actually drove.
+"""A day's plan against what the trucks actually drove (``citytrack routes compare``).
 
 The database side: each truck's stored fixes for the local day, turned into distance and
 working time by :func:`analytics.routing.compare.truck_day` (quality filter included).
@@ -10,17 +10,16 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
 
 from analytics.routing.compare import (
+    DayComparison,
     RouteFigures,
     TruckDay,
     compare_day,
-    comparison_json,
-    format_comparison,
     route_figures,
     truck_day,
 )
@@ -28,7 +27,7 @@ from analytics.routing.model import RoutingError
 from analytics.routing.plan_io import read_plan_routes
 from citytrack.config import CitytrackConfig
 from hub.routes.plan import DayLoader, default_loader, load_day, plan_day
-from hub.storage.fleet import FixRepository, StoreError, StoreUnavailableError, translate_errors
+from hub.storage.fleet import FixRepository, translate_errors
 
 
 def day_window(day: date, timezone: str) -> tuple[datetime, datetime]:
@@ -88,38 +87,24 @@ def _planned(
     return route_figures(result.plan)
 
 
-def compare_main(
-    *,
+def compare_plan(
     db_url: str,
     cfg: CitytrackConfig,
     day: date,
     plan: Path | None,
     seconds: float,
-    as_json: bool,
-    out: TextIO,
-    err: TextIO,
     load: DayLoader | None = None,
-) -> int:
-    """CLI body: compare ``day``'s plan (the file ``plan``, else one computed now for
-    ``seconds``) with what was driven; a table, or JSON with ``as_json``, on ``out``.
+) -> DayComparison:
+    """``day``'s plan (the file ``plan``, else one computed now for ``seconds``) next to
+    what was driven.
 
-    Returns 0, or 1 with one line on ``err`` when the plan cannot be read or made or the
-    database fails.
+    Raises:
+        RoutingError: the plan cannot be read or made, or fails its check.
+        StoreError: the database failed.
     """
-    try:
-        planned = _planned(db_url, cfg, day, plan, seconds, load or default_loader())
-        try:
-            conn = psycopg.connect(db_url, autocommit=True)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailableError("connect", str(exc).strip()) from exc
-        with conn:
-            actual = actual_day(conn, cfg, day)
-    except (RoutingError, StoreError) as exc:
-        print(f"citytrack: cannot compare {day.isoformat()}: {exc}", file=err)
-        return 1
-    comparison = compare_day(day, planned, actual)
-    if as_json:
-        print(json.dumps(comparison_json(comparison), ensure_ascii=False), file=out)
-    else:
-        out.write(format_comparison(comparison))
-    return 0
+    planned = _planned(db_url, cfg, day, plan, seconds, load or default_loader())
+    with translate_errors("connect"):
+        conn = psycopg.connect(db_url, autocommit=True)
+    with conn:
+        actual = actual_day(conn, cfg, day)
+    return compare_day(day, planned, actual)

@@ -1,5 +1,5 @@
-"""``citytrack routes plan``: plan a collection day and write ``plan.json``,
-``plan.geojson`` and ``plan.html``.
+"""Plan a collection day and write ``plan.json``, ``plan.geojson`` and ``plan.html``
+(``citytrack routes plan``).
 
 The day's problem comes from the database and the configuration
 (``hub.routes.stats.load_day_problem``, or any loader with its signature), the plan from
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import psycopg
 
@@ -28,7 +28,7 @@ from analytics.routing.plan_io import plan_geojson, plan_json, plan_totals
 from analytics.routing.solve import solve_problem
 from citytrack.config import CitytrackConfig
 from hub.routes.report import render_plan
-from hub.storage.fleet import StoreError, StoreUnavailableError
+from hub.storage.fleet import translate_errors
 
 DayLoader = Callable[[psycopg.Connection[Any], CitytrackConfig, date], DayProblem]
 FILES = ("plan.json", "plan.geojson", "plan.html")
@@ -123,48 +123,7 @@ def load_day(db_url: str, cfg: CitytrackConfig, day: date, load: DayLoader) -> D
     Raises :class:`StoreError` when the database fails and what ``load`` raises
     (:class:`RoutingError` for bad or infeasible input).
     """
-    try:
+    with translate_errors("connect"):
         conn = psycopg.connect(db_url, autocommit=True)
-    except psycopg.OperationalError as exc:
-        raise StoreUnavailableError("connect", str(exc).strip()) from exc
     with conn:
         return load(conn, cfg, day)
-
-
-def plan_main(
-    *,
-    db_url: str,
-    cfg: CitytrackConfig,
-    day: date,
-    out_dir: Path,
-    seconds: float,
-    out: TextIO,
-    err: TextIO,
-    seed: int = 1,
-    load: DayLoader | None = None,
-) -> int:
-    """CLI body: plan ``day``, check it, write the files, print a summary to ``out``.
-
-    Returns 0 when written; 1 when the input is infeasible or malformed (the message names
-    the point), the plan breaks a rule (each violation listed), or the database or the
-    output directory fails: one line per reason on ``err``, no traceback.
-    """
-    try:
-        problem = load_day(db_url, cfg, day, load or default_loader())
-        result = plan_day(problem, seconds, seed)
-    except (RoutingError, StoreError) as exc:
-        print(f"citytrack: cannot plan {day.isoformat()}: {exc}", file=err)
-        return 1
-    if result.violations:
-        print(f"citytrack: the plan for {day.isoformat()} fails its check:", file=err)
-        for violation in result.violations:
-            print(f"  {violation}", file=err)
-        return 1
-    try:
-        paths = write_plan(result, out_dir)
-    except OSError as exc:
-        print(f"citytrack: cannot write the plan to {out_dir}: {exc}", file=err)
-        return 1
-    print(summary(result), file=out)
-    print(f"wrote {', '.join(str(p) for p in paths)}", file=out)
-    return 0

@@ -15,7 +15,7 @@ named by ``routes.emissions_csv``), the stored statistics, built into a ``DayPro
 Errors: ``analytics.routing.points.RouteDataError`` (a bad points or emissions CSV, every
 bad row listed), ``analytics.routing.model.RoutingError`` (inputs that do not fit
 together, no emissions anywhere), ``hub.storage.fleet.StoreUnavailableError`` /
-``StoreRejectedError`` (the database failed), ``ValueError`` (``end`` before ``start``).
+``StoreRejectedError`` (the database failed), ``InvalidInputError`` (``end`` before ``start``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from analytics.routing.points import PointsTable, Site, read_points_csv
 from analytics.routing.stops import DayTrack, Proposal
 from citytrack.config import CitytrackConfig
 from citytrack.config.routes import RoutesConfig
+from citytrack.errors import InvalidInputError
 from hub.storage.fleet import Connection, FixRepository, translate_errors
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def read_points(cfg: CitytrackConfig) -> PointsTable:
 
 def _days(start: date, end: date) -> Iterator[date]:
     if end < start:
-        raise ValueError(f"end {end} is before start {start}")
+        raise InvalidInputError(f"end {end} is before start {start}")
     for n in range((end - start).days + 1):
         yield start + timedelta(days=n)
 

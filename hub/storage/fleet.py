@@ -15,7 +15,8 @@ Errors::
                                          upgraded; retrying the same data fails again
       MigrationError(StoreError)         .step: a schema step failed or could not start
 
-Bad arguments (a naive datetime, ``limit < 1``) raise ``ValueError`` before any SQL runs.
+Bad arguments (a naive datetime, ``limit < 1``) raise ``InvalidInputError`` (a
+``ValueError``) before any SQL runs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from citytrack.config import CityConfig
-from citytrack.errors import CitytrackError, FinalError, RetryableError
+from citytrack.errors import CitytrackError, FinalError, InvalidInputError, RetryableError
 from citytrack.wire import Alert, DeviceStatus, Fix
 
 Connection = psycopg.Connection[Any]
@@ -76,7 +77,7 @@ def translate_errors(operation: str) -> Iterator[None]:
 
 def _aware(name: str, value: datetime | None) -> None:
     if value is not None and value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+        raise InvalidInputError(f"{name} must be timezone-aware, got {value!r}")
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -281,12 +282,12 @@ class AlertRepository:
         """Alerts newest first (by start_time), filtered; ``since <= start_time < until``.
 
         Raises:
-            ValueError: a naive ``since``/``until`` or ``limit < 1``.
+            InvalidInputError: a naive ``since``/``until`` or ``limit < 1``.
         """
         _aware("since", since)
         _aware("until", until)
         if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
+            raise InvalidInputError(f"limit must be >= 1, got {limit}")
         where, params = _alert_filter(device_id=device_id, kind=kind, since=since, until=until)
         query = sql.SQL(
             "SELECT {cols} FROM alerts {where} ORDER BY start_time DESC, id DESC LIMIT %s"

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from citytrack.config import CitytrackConfig
 from hub.storage.fleet import Connection, translate_errors
 from hub.storage.schema.ddl import Retention
 
@@ -35,6 +36,16 @@ class PruneResult:
     passages: int = 0
     watch_events: int = 0
     notifications: int = 0
+
+
+def configured_retention(cfg: CitytrackConfig) -> Retention:
+    """The retention the configuration asks for (``hub.*_retention_days``,
+    ``watch.retention_days``): what the schema's policies and ``prune`` use."""
+    return Retention(
+        fixes_days=cfg.hub.fixes_retention_days,
+        dead_letters_days=cfg.hub.dead_letters_retention_days,
+        passages_days=cfg.watch.retention_days,
+    )
 
 
 # (table, time column, the policy's field), in deletion order

@@ -22,13 +22,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import psycopg
-from rich.console import Console
-
 from citytrack.config import CityConfig, QualityConfig
 from citytrack.counters import Counters
 from hub.storage.drivers import DriverStatsRepository, MotionRules
-from hub.storage.fleet import Connection, StoreError, StoreRejectedError, StoreUnavailableError
+from hub.storage.fleet import Connection, StoreRejectedError
 from hub.storage.trips import TripBuild, TripRepository, TripRules
 
 log = logging.getLogger(__name__)
@@ -136,26 +133,3 @@ class RollupJob:
             return None
         self.counts.daily_rows += rows
         return rows
-
-
-def rollups_main(
-    *, db_url: str, job: RollupJob, now: datetime, console: Console | None = None
-) -> int:
-    """Run the job once and print its summary; the exit code (0 done, 1 database failed).
-
-    Raises:
-        ValueError: as ``RollupJob.run``.
-    """
-    console = console or Console()
-    try:
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            result = job.run(conn, now)
-    except psycopg.OperationalError as exc:  # the connect itself
-        reason: StoreError = StoreUnavailableError("connect", str(exc).strip())
-        console.print(f"[red]rollups failed:[/red] {reason}", highlight=False)
-        return 1
-    except StoreError as exc:
-        console.print(f"[red]rollups failed:[/red] {exc}", highlight=False)
-        return 1
-    console.print(result.summary(), highlight=False, soft_wrap=True)
-    return 0 if not result.failed and result.daily_rows is not None else 1

@@ -24,26 +24,30 @@ the straight line between the fixes, and its implied speed, stand in. ``events_p
 and ``events_per_hour`` (per hour of driving) are null when there was no distance or no
 driving.
 
-An unknown vehicle class is one line on ``err`` and exit code 2; ``err`` otherwise stays
-silent. Times are ISO 8601 UTC.
+An unknown vehicle class is refused before anything is read or printed (one line on stderr
+and exit code 2); stderr otherwise stays silent. Times are ISO 8601 UTC.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TextIO
 
-from analytics.driving.detectors import VehicleDetectors
+import typer
+
 from analytics.driving.findings import DetectedEvent
 from analytics.driving.zones import ZoneIndex
-from citytrack.config import CitytrackConfig, QualityConfig
+from app.cli.common import ConfigOpt, UsageError, input_stream
+from citytrack.config import CitytrackConfig, QualityConfig, load_config
 from citytrack.geo import distance_between_m
 from citytrack.wire import EventKind, Fix
-from edge_agent.nmea import Epoch, NmeaFixDecoder
-from edge_agent.sources import ReplaySource
+
+if TYPE_CHECKING:
+    from edge_agent.nmea import Epoch
 
 READ_CHUNK = 4096
 DEVICE_ID = "analyze"
@@ -133,19 +137,33 @@ def summary_record(
     }
 
 
-def analyze_main(
-    stream: BinaryIO, out: TextIO, err: TextIO, *, cfg: CitytrackConfig, vehicle_class: str
-) -> int:
-    """Analyze a raw NMEA log (see the module docstring); returns the exit code (0 or 2).
+def analyze(
+    file: Annotated[str, typer.Argument(help="raw NMEA log, or - for standard input")],
+    vehicle_class: Annotated[str, typer.Option(help="thresholds to use")] = "heavy",
+    config: ConfigOpt = None,
+) -> None:
+    """Run the hub's detectors over a raw NMEA log: one JSON event per line, then a summary."""
+    cfg = load_config(config)
+    with input_stream(file) as stream:
+        analyze_log(stream, sys.stdout, cfg=cfg, vehicle_class=vehicle_class)
+
+
+def analyze_log(stream: BinaryIO, out: TextIO, *, cfg: CitytrackConfig, vehicle_class: str) -> None:
+    """Analyze a raw NMEA log (see the module docstring), printing on ``out``.
 
     Raises:
+        UsageError: ``vehicle_class`` is not configured (nothing is read); the message
+            lists those that are.
         SourceReadError: the stream could not be read.
     """
+    from analytics.driving.detectors import VehicleDetectors
+    from edge_agent.nmea import NmeaFixDecoder
+    from edge_agent.sources import ReplaySource
+
     vclass = cfg.city.vehicle_classes.get(vehicle_class)
     if vclass is None:
         known = ", ".join(sorted(cfg.city.vehicle_classes))
-        err.write(f"citytrack analyze: unknown vehicle class {vehicle_class!r} ({known})\n")
-        return 2
+        raise UsageError(f"unknown vehicle class {vehicle_class!r} ({known})")
     zones = ZoneIndex(cfg.city.speed_zones, cfg.city.default_road_limit_kmh)
     detectors = VehicleDetectors(vclass, cfg.detectors.speeding, zones)
     totals = DriveTotals(cfg.detectors.quality)
@@ -165,7 +183,6 @@ def analyze_main(
     _print_events(detectors.flush(), out, events)
     summary = summary_record(totals, events, vehicle_class, decoder.counters.as_dict())
     out.write(json.dumps(summary) + "\n")
-    return 0
 
 
 def _print_events(found: list[DetectedEvent], out: TextIO, events: Counter[str]) -> None:

@@ -1,0 +1,40 @@
+"""``citytrack demo``: simulated garbage trucks through the real pipeline (``app.demo``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.cli.common import DATA_DIR, BrokerOpt, ConfigOpt, DbOpt
+from citytrack.config import load_config
+
+
+def demo(
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    broker: BrokerOpt = None,
+    db: DbOpt = None,
+    summary_json: Annotated[Path | None, typer.Option(help="write the summary as JSON")] = None,
+    config: ConfigOpt = None,
+    data_dir: Annotated[Path, typer.Option(help="where the demo keeps its data")] = DATA_DIR,
+    live: Annotated[bool, typer.Option(help="live terminal view")] = True,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
+) -> None:
+    """Simulated garbage trucks through the real pipeline, with a live view."""
+    from app.demo.fleet import DemoOptions, run_demo
+
+    cfg = load_config(config)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.WARNING, filename=str(data_dir / "demo.log"))
+    opts = DemoOptions(
+        duration_s=duration,
+        broker_url=broker,
+        db_url=db,
+        data_dir=data_dir,
+        summary_json=summary_json,
+        live=live,
+        seed=seed,
+    )
+    raise typer.Exit(run_demo(cfg, opts))
