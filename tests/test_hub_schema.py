@@ -158,12 +158,6 @@ def test_timescale_steps_make_hypertables_and_policies() -> None:
         schema.Retention(fixes_days=0)
 
 
-def test_timescale_not_detected_on_plain_postgres(conn: psycopg.Connection) -> None:
-    preloaded = conn.execute("SHOW shared_preload_libraries").fetchone()
-    assert preloaded is not None and "timescaledb" not in preloaded[0]
-    assert schema.timescale_available(conn) is False
-
-
 def _fix(seq: int, fix_time: datetime) -> Fix:
     return Fix(
         device_id="truck-01",

@@ -273,16 +273,6 @@ def _timescale_available(conn: Connection) -> bool:
     return bool(row and row[0] and "timescaledb" in str(row[1]))
 
 
-def timescale_available(conn: Connection) -> bool:
-    """True when the server can run TimescaleDB: the extension is installed and preloaded.
-
-    Raises:
-        StoreUnavailableError, StoreRejectedError: the query failed.
-    """
-    with translate_errors("detect timescaledb"):
-        return _timescale_available(conn)
-
-
 def _applied(conn: Connection) -> dict[str, bool]:
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
