@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -16,10 +16,8 @@ USERS = {"citytrack-hub": "hub-secret", "truck-01": "pw-1", "truck-02": "pw-2"}
 
 
 @pytest.fixture
-def secured(tmp_path: Path):  # type: ignore[no-untyped-def]
-    broker = MosquittoBroker(tmp_path / "mq", users=USERS, acl=device_acl("citytrack-hub")).start()
-    yield broker
-    broker.stop()
+def secured(make_broker: Callable[..., MosquittoBroker]) -> MosquittoBroker:
+    return make_broker(users=USERS, acl=device_acl("citytrack-hub"))
 
 
 def connect(broker: MosquittoBroker, user: str, password: str) -> tuple[mqtt.Client, object]:

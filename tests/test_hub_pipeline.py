@@ -107,7 +107,6 @@ def wait(predicate, timeout_s: float = 15.0) -> bool:  # type: ignore[no-untyped
     return False
 
 
-@pytest.mark.services
 def test_hub_keeps_its_session_so_messages_sent_while_it_is_down_arrive(
     pg_url: str, own_broker: MosquittoBroker
 ) -> None:

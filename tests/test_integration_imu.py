@@ -28,7 +28,7 @@ from tests.mqtt_helpers import Collector
 
 CITYTRACK = str(Path(sys.executable).with_name("citytrack"))
 TRUCKS = {"truck-01": "harsh_braking", "truck-02": "harsh_acceleration"}
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 class Truck:

@@ -27,7 +27,7 @@ from hub.storage.fleet import AlertRepository
 
 CITYTRACK = str(Path(sys.executable).with_name("citytrack"))
 TRUCKS = ["truck-01", "truck-03"]  # harsh braking; speeding in a school zone
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def outbox_depth(path: Path) -> int:
@@ -114,10 +114,10 @@ class Truck:
 
 
 def test_every_fix_stored_once_across_agent_kill_and_broker_restart(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, pg_url: str, own_broker: MosquittoBroker
 ) -> None:
     cfg = load_config()
-    broker = MosquittoBroker(tmp_path / "mq").start()
+    broker = own_broker
     hub = HubService(cfg, BrokerAddress.parse(broker.url), pg_url)
     hub.start()
     assert hub.wait_subscribed(10)

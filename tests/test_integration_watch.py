@@ -22,7 +22,7 @@ from evaluation.passages import PassageKey, score_passages
 from hub.api.app import create_app
 from hub.ingest.service import HubService
 
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 SPEEDUP = 240.0  # 07:20-08:25 of the morning in about 16 s
 
 

@@ -53,8 +53,8 @@ def test_backlog_drains_in_order_and_is_deleted_on_puback(tmp_path: Path, broker
     assert box.depth() == 0
 
 
-def test_nothing_lost_across_a_broker_outage(tmp_path: Path) -> None:
-    broker = MosquittoBroker(tmp_path / "mq").start()
+def test_nothing_lost_across_a_broker_outage(tmp_path: Path, own_broker: MosquittoBroker) -> None:
+    broker = own_broker
     root = f"test/{uuid.uuid4().hex[:8]}"
     sub = Collector(broker.url, f"{root}/fix", client_id="outage-sub", clean_session=False).start()
     box = Outbox(tmp_path / "o.db")
