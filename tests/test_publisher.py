@@ -12,6 +12,7 @@ from citytrack.mqtt import BrokerAddress
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import OutboxPublisher
 from tests.mqtt_helpers import Collector
+from tests.waiting import wait_until
 
 
 def make_publisher(box: Outbox, url: str, topic_root: str) -> OutboxPublisher:
@@ -65,9 +66,11 @@ def test_nothing_lost_across_a_broker_outage(tmp_path: Path, own_broker: Mosquit
         pub.notify()
         assert pub.wait_drained(10)
         broker.stop()  # a restart: mosquitto persists its sessions on SIGTERM
-        time.sleep(0.5)
+        wait_until(lambda: not pub.connected, 10, "the publisher to see the broker gone")
         fill(box, f"{root}/fix", 300)  # written while the broker is down
         pub.notify()
+        # nothing to await when nothing may happen: a second in which the woken publisher
+        # could (wrongly) take rows out of the outbox without a PUBACK
         time.sleep(1.0)
         assert box.depth() == 300
         broker.start()  # same port, same persistence directory
