@@ -24,6 +24,7 @@ import psycopg
 import pytest
 
 from app.services import MosquittoBroker, SystemPostgres
+from tests.serial_ports import open_pty
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -45,6 +46,13 @@ def corpora() -> Path:
     if not CORPORA.is_dir():
         pytest.skip(f"corpora not found at {CORPORA} (../shared/corpora beside the project)")
     return CORPORA
+
+
+@pytest.fixture
+def pty() -> Iterator[tuple[int, str]]:
+    """(master fd, slave device path) of a fresh pseudo-terminal (``serial_ports.open_pty``)."""
+    with open_pty() as ends:
+        yield ends
 
 
 @pytest.fixture(scope="session")
