@@ -1,7 +1,7 @@
 """Detection benchmark: the driving detectors against a labelled fleet that tries to fool them.
 
-    .venv/bin/python bench/detection.py [--size benchmark|small] [--seed 1] [--jobs N]
-                                        [--json PATH]
+    .venv/bin/python bench/detection.py [--size benchmark|small | --quick] [--seed 1]
+                                        [--jobs N] [--json PATH]
 
 Plays the fleet of ``firmware_sim.scenarios`` (1 Hz and 10 Hz receivers; jumps, multipath,
 drift, tunnels, stop-and-go; scripted harsh braking, acceleration, cornering, speeding),
@@ -20,6 +20,10 @@ traced to their causes, and the hub's reconciliation of its events with the GNSS
 checked by counting the alerts left on each labelled harsh episode. The fleet's drivers are
 calm or clearly harsh;
 ``edge_imu.sweep`` adds single manoeuvres just under and just over each class threshold.
+
+``--quick`` is a smoke run of some seconds that checks the benchmark still works, not a
+measurement: one 1 Hz truck (one episode of each kind, a block of stop-and-go work), and
+the sweep for one vehicle class, one manoeuvre per cell.
 
 ``--json`` writes ``harsh_braking_f1_1hz``, ``harsh_acceleration_f1_1hz``,
 ``harsh_cornering_f1_1hz``, ``speeding_f1_1hz`` (and precision, recall, ``_10hz``),
@@ -66,7 +70,15 @@ from evaluation.episodes import match_episodes
 from firmware_sim import scenarios
 from firmware_sim.accelerometer import ImuSimulator
 from firmware_sim.labels import EPISODE_ALERT_KIND, EpisodeLabel
-from firmware_sim.scenarios import CLEAN, STRETCH_KINDS, TruckPlan, TruckScenario, plan_fleet
+from firmware_sim.scenarios import (
+    CLEAN,
+    STRETCH_KINDS,
+    FleetSize,
+    RateSize,
+    TruckPlan,
+    TruckScenario,
+    plan_fleet,
+)
 from firmware_sim.work_scripts import COLLECTION_WORK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +94,8 @@ REPORTED = (CLEAN, COLLECTION_WORK)  # stretches whose false alerts per 1000 km 
 G_MPS2 = 9.80665
 STAND_IN = "harsh_braking"
 CAUSE_SLACK_S = 3.0  # a false alert this close to an impairment is blamed on it
+QUICK_SIZE = FleetSize((RateSize(1.0, 1, 1, 0, 1, 0),))
+"""--quick: one 1 Hz truck, its episodes and a block of collection work."""
 
 
 @dataclass
@@ -556,24 +570,34 @@ def print_targets(figures: dict[str, Any], results: Sequence[TruckResult]) -> No
         print(f"  {n:5d}  {cause}")
 
 
+def scale(args: argparse.Namespace, cfg: CitytrackConfig) -> tuple[FleetSize, list[str], int]:
+    """The fleet's size, the vehicle classes swept and the manoeuvres per sweep cell."""
+    classes = sorted(cfg.city.vehicle_classes)
+    if args.quick:
+        return QUICK_SIZE, classes[:1], 1
+    if args.size == "small":
+        return scenarios.SMALL_SIZE, classes, 2
+    return scenarios.BENCHMARK_SIZE, classes, edge_imu.SWEEP_TRIALS
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--size", choices=("benchmark", "small"), default="benchmark")
+    ap.add_argument("--quick", action="store_true", help="a smoke run of seconds (not --size)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "osaka.toml")
     ap.add_argument("--json", type=Path, help="write the figures as JSON")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    size = scenarios.BENCHMARK_SIZE if args.size == "benchmark" else scenarios.SMALL_SIZE
-    plans = plan_fleet(_config(str(args.config)), size, seed=args.seed)
+    cfg = _config(str(args.config))
+    size, classes, trials = scale(args, cfg)
+    plans = plan_fleet(cfg, size, seed=args.seed)
     # the 10 Hz shifts are the longest: start them first, so no worker is left alone at the end
     jobs = [(p, str(args.config)) for p in sorted(plans, key=lambda p: -p.rate_hz)]
-    cfg = _config(str(args.config))
-    trials = edge_imu.SWEEP_TRIALS if args.size == "benchmark" else 2
     sweeps = [
         (cfg.city.vehicle_classes[name], kind, args.seed, trials)
-        for name in sorted(cfg.city.vehicle_classes)
+        for name in classes
         for kind in HARSH
     ]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:

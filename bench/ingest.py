@@ -1,21 +1,21 @@
 """Ingest benchmark: fixes per second through the hub into PostgreSQL, against a bare
 paho subscriber measured in the same run, and the vehicle agent's CPU and memory at 10 Hz.
 
-    .venv/bin/python bench/ingest.py [--fixes 20000] [--agent-seconds 30] [--json PATH]
+    .venv/bin/python bench/ingest.py [--fixes 20000] [--agent-seconds 30] [--quick]
+                                     [--broker URL] [--db URL] [--json PATH]
 
 Uses a private Mosquitto and PostgreSQL (system packages, as the test suite does), or
 ``--broker`` / ``--db`` for external ones. Prints a table; ``--json`` writes
-``hub_fixes_per_s``, ``paho_baseline_msgs_per_s``, ``agent_cpu_pct_10hz``, ``agent_rss_mb``.
+``hub_fixes_per_s``, ``paho_baseline_msgs_per_s``, ``agent_cpu_pct_10hz``, ``agent_rss_mb``
+and the rest. ``--quick`` is a smoke run of some seconds (``QUICK``), not a measurement.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import ExitStack
@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import harness  # bench/harness.py, beside this script
 import psutil
 
-from app.services import MosquittoBroker, SystemPostgres
 from citytrack import wire
 from citytrack.config import load_config
 from citytrack.mqtt import BrokerAddress, make_client
@@ -34,6 +34,9 @@ from edge_agent.publisher import OutboxPublisher
 from hub.ingest.service import HubService
 
 ROOT = Path(__file__).resolve().parent.parent
+DRAIN_FIXES = 36_000  # an hour offline at 10 Hz
+QUICK = {"fixes": 2000, "agent_seconds": 2.0, "drain_fixes": 2000}
+"""What --quick measures: fixes through the hub, agent seconds, outbox backlog drained."""
 
 
 def make_payloads(device_ids: list[str], n: int, seq0: int) -> list[tuple[str, bytes]]:
@@ -191,28 +194,22 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fixes", type=int, default=20000)
     ap.add_argument("--agent-seconds", type=float, default=30.0)
-    ap.add_argument("--broker", help="external broker URL")
-    ap.add_argument("--db", help="external PostgreSQL URL (a scratch database)")
+    ap.add_argument("--drain-fixes", type=int, default=DRAIN_FIXES, help="outbox backlog")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: QUICK's sizes")
+    harness.add_server_options(ap)
     ap.add_argument("--json", type=Path, help="write the figures as JSON")
     args = ap.parse_args()
+    if args.quick:
+        vars(args).update(QUICK)
     with ExitStack() as stack:
-        work = Path(tempfile.mkdtemp(prefix="citytrack-bench-"))
-        work.chmod(0o755)
-        url = args.broker
-        if url is None:
-            broker = MosquittoBroker(work / "mq").start()
-            stack.callback(broker.stop)
-            url = broker.url
-        db_url = args.db
-        if db_url is None:
-            pg = SystemPostgres(work / "pg").start()
-            stack.callback(pg.stop)
-            db_url = pg.url
+        work = harness.scratch("citytrack-bench-")
+        url = harness.broker_url(args.broker, work, stack)
+        db_url = harness.database_url(args.db, work, stack)
         devices = [t.device_id for t in load_config(ROOT / "config" / "osaka.toml").city.trucks]
         baseline = paho_baseline(url, make_payloads(devices, args.fixes, 0))
         seq0 = int(time.time()) * 1000  # fresh keys, so reruns on one database are not duplicates
         rate, stored = hub_rate(url, db_url, make_payloads(devices, args.fixes, seq0))
-        drain = drain_rate(url, work, 36_000)  # an hour offline at 10 Hz
+        drain = drain_rate(url, work, args.drain_fixes)
         cpu, rss, agent_fixes = agent_usage(url, work, args.agent_seconds)
     figures = {
         "fixes": args.fixes,
@@ -220,18 +217,14 @@ def main() -> int:
         "hub_fixes_stored": stored,
         "paho_baseline_msgs_per_s": round(baseline),
         "hub_vs_paho_ratio": round(rate / baseline, 3),
+        "outbox_drain_fixes": args.drain_fixes,
         "outbox_drain_fixes_per_s": round(drain),
         "drain_vs_live_10hz_ratio": round(drain / 10.0),
         "agent_cpu_pct_10hz": round(cpu, 2),
         "agent_rss_mb": round(rss, 1),
         "agent_fixes_in_window": agent_fixes,
     }
-    width = max(len(k) for k in figures)
-    print("citytrack ingest benchmark")
-    for key, value in figures.items():
-        print(f"  {key:<{width}}  {value}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    harness.report("citytrack ingest benchmark", figures, args.json)
     return 0
 
 

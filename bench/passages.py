@@ -2,7 +2,7 @@
 pipeline (station agents -> Mosquitto -> hub -> PostgreSQL -> guardian notices).
 
     .venv/bin/python bench/passages.py [--children 200] [--stations 20] [--speedup 30]
-                                       [--json PATH]
+                                       [--quick] [--broker URL] [--db URL] [--json PATH]
 
 Prints passage recall and the false-passage rate against the simulator's ground truth,
 and the latency from the moment a station completes a passage (its outbox append: the
@@ -10,14 +10,16 @@ advertisement that closed the visit, or the away timeout) to the guardian notice
 its channel, in wall-clock seconds. The same run measures the first leg alone (passage
 completed -> stored by the hub) as the baseline the notice latency builds on.
 ``--json`` writes ``recall``, ``false_passage_rate``, ``latency_p95_s`` and the rest.
+
+Uses a private Mosquitto and PostgreSQL (system packages, as the test suite does), or
+``--broker`` / ``--db`` for external ones. ``--quick`` is a smoke run of some seconds
+(``QUICK``), not a measurement.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -25,12 +27,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import harness  # bench/harness.py, beside this script
 import numpy as np
 import psycopg
 
 from app.demo.sinks import NotificationSinks, route_to_sinks
 from app.demo.watch import WatchRig
-from app.services import MosquittoBroker, SystemPostgres
 from citytrack.config import load_config
 from citytrack.mqtt import BrokerAddress
 from edge_agent.outbox import Outbox
@@ -40,6 +42,8 @@ from hub.ingest.service import HubService
 
 ROOT = Path(__file__).resolve().parent.parent
 MORNING = timedelta(minutes=70)  # 07:20 - 08:30 local
+QUICK = {"children": 20, "stations": 4, "speedup": 600.0}
+"""What --quick plays: a small school's morning in some seconds."""
 
 
 class TimedOutbox(Outbox):
@@ -56,16 +60,14 @@ class TimedOutbox(Outbox):
 
 
 def run_morning(args: argparse.Namespace, work: Path, stack: ExitStack) -> dict[str, Any]:
-    broker = MosquittoBroker(work / "mq").start()
-    stack.callback(broker.stop)
-    pg = SystemPostgres(work / "pg").start()
-    stack.callback(pg.stop)
+    broker_url = harness.broker_url(args.broker, work, stack)
+    db_url = harness.database_url(args.db, work, stack)
     sinks = NotificationSinks().start()
     stack.callback(sinks.stop)
     watch = synthetic_city(args.children, args.stations, seed=args.seed)
     base = load_config(ROOT / "config" / "osaka.toml")
     cfg = base.model_copy(update={"watch": route_to_sinks(watch, sinks)})
-    address = BrokerAddress.parse(broker.url)
+    address = BrokerAddress.parse(broker_url)
     boxes: dict[str, TimedOutbox] = {}
 
     def timed(path: Path) -> TimedOutbox:
@@ -76,7 +78,7 @@ def run_morning(args: argparse.Namespace, work: Path, stack: ExitStack) -> dict[
     rig = WatchRig(
         cfg, work, args.seed, lambda _s: address, args.speedup, day=day, outbox_factory=timed
     )
-    hub = HubService(cfg, address, pg.url, watch_clock=rig.clock.now)
+    hub = HubService(cfg, address, db_url, watch_clock=rig.clock.now)
     hub.start()
     stack.callback(hub.stop)
     hub.wait_subscribed(10)
@@ -87,7 +89,7 @@ def run_morning(args: argparse.Namespace, work: Path, stack: ExitStack) -> dict[
     hub.wait_idle(30)
     assert hub.watch is not None
     hub.watch.notifier.wait_idle(30)
-    return measure(pg.url, rig, boxes)
+    return measure(db_url, rig, boxes)
 
 
 def measure(db_url: str, rig: WatchRig, boxes: dict[str, TimedOutbox]) -> dict[str, Any]:
@@ -134,19 +136,17 @@ def main() -> int:
     ap.add_argument("--stations", type=int, default=20)
     ap.add_argument("--speedup", type=float, default=30.0, help="simulated s per wall s")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="a smoke run: QUICK's sizes")
+    harness.add_server_options(ap)
     ap.add_argument("--json", type=Path, help="write the figures as JSON")
     args = ap.parse_args()
+    if args.quick:
+        vars(args).update(QUICK)
     with ExitStack() as stack:
-        work = Path(tempfile.mkdtemp(prefix="citytrack-passages-"))
-        work.chmod(0o755)
-        figures = run_morning(args, work, stack)
+        figures = run_morning(args, harness.scratch("citytrack-passages-"), stack)
     figures["measured_at"] = datetime.now().isoformat(timespec="seconds")
-    width = max(len(k) for k in figures)
-    print("citytrack child-watch benchmark (targets: recall >= 0.99, false <= 0.005, p95 <= 3 s)")
-    for key, value in figures.items():
-        print(f"  {key:<{width}}  {value}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    title = "citytrack child-watch benchmark (targets: recall >= 0.99, false <= 0.005, p95 <= 3 s)"
+    harness.report(title, figures, args.json)
     return 0
 
 

@@ -1,17 +1,20 @@
 """Collection-route trial: a simulated week on today's courses, plans learned from its
 traces, and a second week driving those plans, on the demo city (``config/osaka.toml``).
 
-    .venv/bin/python bench/routes_week.py [--seconds 10] [--seed 1] [--days 7] [--json PATH]
+    .venv/bin/python bench/routes_week.py [--seconds 10] [--seed 1] [--days 7] [--quick]
+                                          [--db URL] [--json PATH]
 
-A private PostgreSQL 15 holds the fixes; ``evaluation.route_trial`` runs the trial (see its
-doc). Prints per weekday: today's courses and the plan, as the planning model predicts
-them and as the simulated trucks drove them (from the stored fixes), how far the driven
-working time is from the model's and how long the trucks stood waiting for windows; then
-the week's savings. ``--json`` writes ``driven_distance_saving_pct``,
-``driven_time_saving_pct``, ``predicted_distance_saving_pct``,
-``predicted_time_saving_pct``, ``courses_time_gap_pct``, ``plan_time_gap_pct``
-(driven working time minus the model's, % of the model's), truck-days before and after,
-and the per-day figures.
+A private PostgreSQL (or the scratch database ``--db`` names) holds the fixes;
+``evaluation.route_trial`` runs the trial (see its doc). Prints per weekday: today's
+courses and the plan, as the planning model predicts them and as the simulated trucks
+drove them (from the stored fixes), how far the driven working time is from the model's
+and how long the trucks stood waiting for windows; then the week's savings. ``--json``
+writes ``driven_distance_saving_pct``, ``driven_time_saving_pct``,
+``predicted_distance_saving_pct``, ``predicted_time_saving_pct``, ``courses_time_gap_pct``,
+``plan_time_gap_pct`` (driven working time minus the model's, % of the model's),
+truck-days before and after, and the per-day figures. ``--quick`` is a smoke run
+(``QUICK``: one day, a short solver budget), not a measurement; the simulated day's
+100,000 fixes still take most of a minute.
 """
 
 from __future__ import annotations
@@ -19,19 +22,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 
+import harness  # bench/harness.py, beside this script
 import psycopg
 
-from app.services import SystemPostgres
 from citytrack.config import load_config
 from evaluation.route_trial import Figures, TrialResult, run_trial
 from hub.storage import schema
 
 START = date(2026, 11, 2)  # a Monday
+QUICK = {"days": 1, "seconds": 1.0}
+"""What --quick runs: Monday alone, planned in a second."""
 
 
 def _row(name: str, f: Figures) -> str:
@@ -62,22 +67,22 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="solver budget per day, s")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--days", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="a smoke run: QUICK's sizes")
+    harness.add_server_options(ap, broker=False)
     ap.add_argument("--json", type=Path, help="write the figures as JSON")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="citytrack-routes-"))
-    work.chmod(0o755)
-    pg = SystemPostgres(work / "pg").start()
-    try:
+    if args.quick:
+        vars(args).update(QUICK)
+    with ExitStack() as stack:
+        db_url = harness.database_url(args.db, harness.scratch("citytrack-routes-"), stack)
         cfg = load_config()
-        with psycopg.connect(pg.url) as conn:
+        with psycopg.connect(db_url) as conn:
             schema.upgrade(conn)
             began = time.perf_counter()
             result = run_trial(
                 conn, cfg, START, seed=args.seed, plan_seconds=args.seconds, days=args.days
             )
             elapsed = time.perf_counter() - began
-    finally:
-        pg.stop()
     print(result.learned)
     report(result)
     print(f"  {'elapsed_s':<32} {elapsed:.1f}")

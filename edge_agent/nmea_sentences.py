@@ -295,8 +295,6 @@ _READERS: dict[str, Callable[[_Fields], SentenceReport]] = {
     "ZDA": _zda,
 }
 
-TIMED_KINDS = frozenset({"RMC", "GGA", "GLL", "GNS", "ZDA"})
-
 
 def read_sentence(msg: pynmea2.NMEASentence) -> SentenceReport | None:
     """Convert one parsed sentence; None for a sentence type the agent does not use.

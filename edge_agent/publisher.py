@@ -69,10 +69,6 @@ class OutboxPublisher:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    @property
-    def inflight(self) -> int:
-        return len(self._inflight)
-
     def start(self) -> None:
         self.client.will_set(self.status_topic, self.make_status(False), qos=1, retain=True)
         self.client.connect_async(self._address.host, self._address.port, keepalive=30)

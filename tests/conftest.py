@@ -1,25 +1,44 @@
-"""Shared fixtures: real Mosquitto and PostgreSQL servers for the session, corpus paths.
+"""Shared fixtures: real Mosquitto, PostgreSQL and Chromium for the tests that need them,
+corpus paths.
 
-The servers are Debian's packages (``scripts/test.sh`` installs them). When
-``CITYTRACK_TEST_DB`` / ``CITYTRACK_TEST_BROKER`` are set, those external servers are
-used instead.
+The servers are Debian's packages (``scripts/test.sh`` installs them); the suite starts
+private instances on loopback ports. When ``CITYTRACK_TEST_DB`` / ``CITYTRACK_TEST_BROKER``
+are set, those external servers are used instead.
+
+Every test that uses a fixture of ``SERVER_FIXTURES``, directly or through another fixture,
+is marked ``services`` at collection, so ``pytest -m "not services"`` runs the rest on a
+machine without the servers.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from app.services import MosquittoBroker, SystemPostgres
+from tests.serial_ports import open_pty
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"
+
+SERVER_FIXTURES = frozenset({"pg_server", "broker_url", "make_broker", "chromium"})
+"""The fixtures that start (or find) a server installed on the machine."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``services`` every test whose fixture closure holds a server fixture."""
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +46,13 @@ def corpora() -> Path:
     if not CORPORA.is_dir():
         pytest.skip(f"corpora not found at {CORPORA} (../shared/corpora beside the project)")
     return CORPORA
+
+
+@pytest.fixture
+def pty() -> Iterator[tuple[int, str]]:
+    """(master fd, slave device path) of a fresh pseudo-terminal (``serial_ports.open_pty``)."""
+    with open_pty() as ends:
+        yield ends
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +99,30 @@ def broker_url(services_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+def make_broker(tmp_path: Path) -> Iterator[Callable[..., MosquittoBroker]]:
+    """Starts private Mosquitto brokers for one test (keyword arguments: ``MosquittoBroker``'s
+    ``users`` and ``acl``); each is stopped afterwards."""
+    started: list[MosquittoBroker] = []
+
+    def start(**options: Any) -> MosquittoBroker:
+        broker = MosquittoBroker(tmp_path / f"mosquitto-{len(started)}", **options).start()
+        started.append(broker)
+        return broker
+
+    yield start
+    for broker in started:
+        broker.stop()
+
+
+@pytest.fixture
+def own_broker(make_broker: Callable[..., MosquittoBroker]) -> MosquittoBroker:
     """A private Mosquitto for a test that stops and restarts the broker."""
-    broker = MosquittoBroker(tmp_path / "mosquitto").start()
-    yield broker
-    broker.stop()
+    return make_broker()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of the Chromium that draws pages headless; fails (never skips) without one."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found is not None, "no Chromium: scripts/test.sh installs it (Debian: chromium)"
+    return found

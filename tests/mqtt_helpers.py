@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from citytrack.mqtt import BrokerAddress, make_client
+from tests.waiting import poll
 
 
 class Collector:
@@ -47,15 +47,18 @@ class Collector:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def topics(self) -> list[str]:
+        with self._lock:
+            return [t for t, _, _ in self.messages]
+
     def payloads(self) -> list[bytes]:
         with self._lock:
             return [p for _, p, _ in self.messages]
 
+    def count(self) -> int:
+        with self._lock:
+            return len(self.messages)
+
     def wait_for(self, count: int, timeout_s: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.messages) >= count:
-                    return True
-            time.sleep(0.02)
-        return False
+        """True as soon as ``count`` messages have arrived; False after ``timeout_s``."""
+        return poll(lambda: self.count() >= count, timeout_s)

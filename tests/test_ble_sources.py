@@ -34,6 +34,7 @@ from edge_agent.ble_sources import (
     SimulatedBleSource,
     classify_scan_error,
 )
+from tests.waiting import wait_until
 
 T0 = datetime(2026, 5, 11, 7, 30, tzinfo=UTC)
 EDDYSTONE = "0000feaa-0000-1000-8000-00805f9b34fb"
@@ -42,15 +43,6 @@ PASSIVE_REFUSED = BleakError(
     "passive scanning on Linux requires BlueZ >= 5.56 with --experimental enabled and "
     "Linux kernel >= 5.10"
 )
-
-
-def wait_until(predicate: Any, timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 # the real bleak path on this machine
@@ -64,7 +56,7 @@ def test_bleak_source_without_dbus_logs_backs_off_and_stops_cleanly(
     assert isinstance(source, BleSource)
     source.start()
     assert source.read(1.0) == []  # nothing heard; read waits, never raises
-    assert wait_until(lambda: source.errors >= 4)
+    wait_until(lambda: source.errors >= 4, 5, "four failed scanner starts")
     began = time.monotonic()
     source.close()
     assert time.monotonic() - began < 1.0  # close interrupts the backoff sleep
@@ -163,7 +155,7 @@ def twin_backend(script: list[Step], started: list[dict[str, Any]]) -> type[Base
 
         async def emit(self, advs: Sequence[tuple[str, AdvertisementData]]) -> None:
             for address, adv in advs:
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # a radio hears advertisements one by one
                 self.call_detection_callbacks(BLEDevice(address, None, None), adv)
 
         async def stop(self) -> None:
@@ -249,7 +241,8 @@ def test_silent_scan_is_restarted_by_the_watchdog(caplog: pytest.LogCaptureFixtu
     source.start()
     try:
         records = read_all(source, 4)
-        assert wait_until(lambda: source.restarts >= 2)  # the second burst went silent too
+        # the second burst went silent too
+        wait_until(lambda: source.restarts >= 2, 5, "a second watchdog restart")
     finally:
         source.close()
     assert len(records) == 4

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -11,15 +10,14 @@ import pytest
 from app.services import MosquittoBroker, device_acl
 from citytrack.mqtt import BrokerAddress, make_client
 from tests.mqtt_helpers import Collector
+from tests.waiting import poll
 
 USERS = {"citytrack-hub": "hub-secret", "truck-01": "pw-1", "truck-02": "pw-2"}
 
 
 @pytest.fixture
-def secured(tmp_path: Path):  # type: ignore[no-untyped-def]
-    broker = MosquittoBroker(tmp_path / "mq", users=USERS, acl=device_acl("citytrack-hub")).start()
-    yield broker
-    broker.stop()
+def secured(make_broker: Callable[..., MosquittoBroker]) -> MosquittoBroker:
+    return make_broker(users=USERS, acl=device_acl("citytrack-hub"))
 
 
 def connect(broker: MosquittoBroker, user: str, password: str) -> tuple[mqtt.Client, object]:
@@ -29,9 +27,7 @@ def connect(broker: MosquittoBroker, user: str, password: str) -> tuple[mqtt.Cli
     client.on_connect = lambda _c, _u, _f, reason, _p: result.append(reason)
     client.connect(address.host, address.port)
     client.loop_start()
-    deadline = time.monotonic() + 5
-    while not result and time.monotonic() < deadline:
-        time.sleep(0.02)
+    poll(lambda: result, 5)
     return client, result[0] if result else None
 
 
@@ -59,9 +55,10 @@ def test_device_cannot_publish_as_another_device(secured: MosquittoBroker) -> No
     hub_url = secured.url.replace("mqtt://", "mqtt://citytrack-hub:hub-secret@")
     seen = Collector(hub_url, "citytrack/v1/vehicle/#").start()
     publish_once(secured, "truck-01", "pw-1", "citytrack/v1/vehicle/truck-02/fix", b"forged")
+    # the broker handles one message after the other: had it passed the forged one on, that
+    # would reach the hub before this one
     publish_once(secured, "truck-01", "pw-1", "citytrack/v1/vehicle/truck-01/fix", b"own")
     assert seen.wait_for(1)
-    time.sleep(0.5)
     seen.stop()
     assert seen.messages == [("citytrack/v1/vehicle/truck-01/fix", b"own", False)]
 
@@ -71,8 +68,11 @@ def test_device_cannot_read_other_devices(secured: MosquittoBroker) -> None:
     spy = Collector(spy_url, "citytrack/v1/vehicle/#").start()
     truck1, _ = connect(secured, "truck-01", "pw-1")
     truck1.publish("citytrack/v1/vehicle/truck-01/fix", b"private", qos=1).wait_for_publish(5)
-    time.sleep(0.5)
     truck1.disconnect()
     truck1.loop_stop()
+    # the spy's own topic, after truck-01's: had the broker let the spy read truck-01's
+    # message, it would arrive before this one
+    publish_once(secured, "truck-02", "pw-2", "citytrack/v1/vehicle/truck-02/fix", b"own")
+    assert spy.wait_for(1)
     spy.stop()
-    assert spy.messages == []
+    assert spy.messages == [("citytrack/v1/vehicle/truck-02/fix", b"own", False)]

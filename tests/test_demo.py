@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 CITYTRACK = str(Path(sys.executable).with_name("citytrack"))
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def run_demo(data_dir: Path, summary: Path, seconds: int) -> dict:  # type: ignore[type-arg]

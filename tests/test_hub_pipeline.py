@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +17,7 @@ from hub.pipeline.batch import Inbound
 from hub.pipeline.runner import build_pipeline
 from hub.storage import schema
 from hub.storage.fleet import AlertRepository, DeadLetterRepository, FixRepository
+from tests.waiting import wait_until
 
 T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 CFG = load_config()
@@ -99,16 +99,6 @@ def publish(url: str, messages: list[tuple[str, bytes]]) -> None:
     client.loop_stop()
 
 
-def wait(predicate, timeout_s: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-@pytest.mark.services
 def test_hub_keeps_its_session_so_messages_sent_while_it_is_down_arrive(
     pg_url: str, own_broker: MosquittoBroker
 ) -> None:
@@ -124,7 +114,7 @@ def test_hub_keeps_its_session_so_messages_sent_while_it_is_down_arrive(
         for s in range(1, 51)
     ]
     publish(own_broker.url, first)
-    assert wait(lambda: hub.counters.fixes_stored == 50)
+    wait_until(lambda: hub.counters.fixes_stored == 50, 15, "the first 50 fixes stored")
     hub.stop()
     second = [
         (t, wire.encode(fix(s, device="truck-02"))) for s in range(51, 251) for t in [first[0][0]]
@@ -133,9 +123,11 @@ def test_hub_keeps_its_session_so_messages_sent_while_it_is_down_arrive(
     hub = HubService(hub_cfg, BrokerAddress.parse(own_broker.url), pg_url)
     hub.start()
     try:
-        assert wait(
-            lambda: hub.counters.fixes_stored == 200 and hub.counters.duplicates_dropped == 10
-        ), hub.counters
+        wait_until(
+            lambda: (hub.counters.fixes_stored, hub.counters.duplicates_dropped) == (200, 10),
+            15,
+            "the 200 fixes sent while the hub was away stored, the 10 repeats dropped",
+        )
     finally:
         hub.stop()
     with psycopg.connect(pg_url) as c:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -21,29 +19,9 @@ from firmware_sim.accelerometer import ImuSimulator, checksum, format_samples
 from firmware_sim.corners import RoundedRoute
 from firmware_sim.gps import TruckSimulator
 from firmware_sim.receiver import PtyGpsReceiver
+from tests.serial_ports import decode_until
 
 T = 1_780_000_000.0
-
-
-@pytest.fixture
-def pty() -> Iterator[tuple[int, str]]:
-    """(master fd, slave device path) of a fresh pseudo-terminal."""
-    master, slave = os.openpty()
-    path = os.ttyname(slave)
-    os.close(slave)  # pyserial opens the slave itself, by its path
-    yield master, path
-    try:
-        os.close(master)
-    except OSError:
-        pass  # the test closed it
-
-
-def read_samples(source: ImuSource, decoder: ImuDecoder, count: int) -> list[ImuSample]:
-    samples: list[ImuSample] = []
-    deadline = time.monotonic() + 10
-    while len(samples) < count and time.monotonic() < deadline:
-        samples += decoder.feed(source.read(timeout_s=0.2))
-    return samples
 
 
 def test_samples_and_bad_lines_through_a_real_serial_port(pty: tuple[int, str]) -> None:
@@ -57,8 +35,7 @@ def test_samples_and_bad_lines_through_a_real_serial_port(pty: tuple[int, str]) 
         decoder = ImuDecoder()
         for i in range(0, 100, 10):  # in bursts, as a sensor's UART buffer empties
             os.write(master, b"".join(lines[i : i + 10]) + (bad[i // 50] if i % 50 == 0 else b""))
-            time.sleep(0.01)
-        samples = read_samples(source, decoder, 100)
+        samples = decode_until(source, decoder, 100)
     assert [s.t_s for s in samples] == pytest.approx(t.tolist(), abs=5e-4)
     assert decoder.counters.garbage == 1 and decoder.counters.bad_checksum == 1
     assert decoder.counters.lines_ok == 100
@@ -103,7 +80,7 @@ def test_the_simulated_sensor_on_its_own_pty() -> None:
         runner = threading.Thread(target=gps.run, args=(stop, 1.0), kwargs={"after_epoch": after})
         runner.start()
         decoder = ImuDecoder()
-        samples = read_samples(source, decoder, 91)
+        samples = decode_until(source, decoder, 91)
         runner.join(5)
         source.close()
     assert len(samples) == 91  # 0.9 s at 100 Hz, plus the sample at 0

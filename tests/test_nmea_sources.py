@@ -87,7 +87,7 @@ class FakeGpsd:
             conn.sendall(self.WATCHING)
             for piece in self._relay:
                 conn.sendall(piece)
-                time.sleep(0.01)
+                time.sleep(0.01)  # pieces as gpsd relays them, apart (coalesced or not: same fixes)
             self.hang_up.wait(10)
 
     def close(self) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time as clock
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from tests.notify_servers import (
     WebhookReceiver,
     watch_config,
 )
+from tests.waiting import wait_until
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 K = WatchEventKind
@@ -101,13 +101,6 @@ def ev(kind: WatchEventKind, child: str, when: datetime, station: str | None = "
 def rows(db: str, *, event_id: str | None = None, guardian_id: str | None = None) -> list[Notice]:
     with psycopg.connect(db, autocommit=True) as conn:
         return NotificationRepository(conn).query(event_id=event_id, guardian_id=guardian_id)
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = clock.monotonic() + timeout_s
-    while not predicate():
-        assert clock.monotonic() < deadline, "condition not met in time"
-        clock.sleep(0.02)
 
 
 def test_each_guardian_gets_their_childs_notice_on_their_channel(
@@ -239,7 +232,12 @@ def test_quiet_hours_defer_until_their_end_and_urgent_goes_now(
     (deferred,) = rows(db, event_id=left.event_id)
     assert (deferred.status, deferred.due_at) == ("deferred", jst("06:30", day=15))
     now.now = jst("06:31", day=15)
-    wait_for(lambda: rows(db, event_id=left.event_id)[0].status == "delivered")
+    wait_until(
+        lambda: rows(db, event_id=left.event_id)[0].status == "delivered",
+        10,
+        "the deferred notice delivered after quiet hours",
+        every_s=0.02,  # each look is a database query
+    )
     assert len(servers.line.delivered) == 2
 
 
@@ -297,7 +295,12 @@ def test_notices_left_at_shutdown_go_out_on_the_next_start(
     first.stop()
     second = make()
     second.start()
-    wait_for(lambda: [r.status for r in rows(db)] == ["delivered", "delivered"])
+    wait_until(
+        lambda: [r.status for r in rows(db)] == ["delivered", "delivered"],
+        10,
+        "both notices left by the first service delivered by the second",
+        every_s=0.02,  # each look is a database query
+    )
     (line_req,) = servers.line.requests
     assert claimed.channel == "line" and line_req.headers["X-Line-Retry-Key"] == claimed.retry_key
     assert len(servers.smtp.messages) == 1

@@ -12,6 +12,7 @@ from citytrack.mqtt import BrokerAddress
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import OutboxPublisher
 from tests.mqtt_helpers import Collector
+from tests.waiting import wait_until
 
 
 def make_publisher(box: Outbox, url: str, topic_root: str) -> OutboxPublisher:
@@ -53,8 +54,8 @@ def test_backlog_drains_in_order_and_is_deleted_on_puback(tmp_path: Path, broker
     assert box.depth() == 0
 
 
-def test_nothing_lost_across_a_broker_outage(tmp_path: Path) -> None:
-    broker = MosquittoBroker(tmp_path / "mq").start()
+def test_nothing_lost_across_a_broker_outage(tmp_path: Path, own_broker: MosquittoBroker) -> None:
+    broker = own_broker
     root = f"test/{uuid.uuid4().hex[:8]}"
     sub = Collector(broker.url, f"{root}/fix", client_id="outage-sub", clean_session=False).start()
     box = Outbox(tmp_path / "o.db")
@@ -65,9 +66,11 @@ def test_nothing_lost_across_a_broker_outage(tmp_path: Path) -> None:
         pub.notify()
         assert pub.wait_drained(10)
         broker.stop()  # a restart: mosquitto persists its sessions on SIGTERM
-        time.sleep(0.5)
+        wait_until(lambda: not pub.connected, 10, "the publisher to see the broker gone")
         fill(box, f"{root}/fix", 300)  # written while the broker is down
         pub.notify()
+        # nothing to await when nothing may happen: a second in which the woken publisher
+        # could (wrongly) take rows out of the outbox without a PUBACK
         time.sleep(1.0)
         assert box.depth() == 300
         broker.start()  # same port, same persistence directory

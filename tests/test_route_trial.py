@@ -13,8 +13,6 @@ from evaluation.route_trial import run_trial
 from hub.storage import schema
 from hub.storage.fleet import FixRepository
 
-pytestmark = pytest.mark.services
-
 MONDAY = date(2026, 11, 2)
 
 

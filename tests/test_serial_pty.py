@@ -6,14 +6,14 @@ from __future__ import annotations
 import operator
 import os
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import reduce
 
 import pytest
 
-from edge_agent.nmea import Epoch, NmeaFixDecoder
+from edge_agent.nmea import NmeaFixDecoder
 from edge_agent.sources import GnssSource, SerialSource, SourceOpenError, SourceReadError
+from tests.serial_ports import decode_until
 
 
 def nmea(body: str) -> bytes:
@@ -31,27 +31,6 @@ def receiver_cycle(second: int) -> list[bytes]:
     ]
 
 
-@pytest.fixture
-def pty() -> Iterator[tuple[int, str]]:
-    """(master fd, slave device path) of a fresh pseudo-terminal."""
-    master, slave = os.openpty()
-    path = os.ttyname(slave)
-    os.close(slave)  # pyserial opens the slave itself, by its path
-    yield master, path
-    try:
-        os.close(master)
-    except OSError:
-        pass  # the test closed it
-
-
-def read_fixes(source: GnssSource, decoder: NmeaFixDecoder, count: int) -> list[Epoch]:
-    epochs: list[Epoch] = []
-    deadline = time.monotonic() + 10
-    while len(epochs) < count and time.monotonic() < deadline:
-        epochs += decoder.feed(source.read(timeout_s=0.2))
-    return epochs
-
-
 def test_fixes_through_a_real_serial_port(pty: tuple[int, str]) -> None:
     master, path = pty
     with SerialSource(path, 9600) as source:
@@ -61,7 +40,7 @@ def test_fixes_through_a_real_serial_port(pty: tuple[int, str]) -> None:
             for line in receiver_cycle(second):
                 os.write(master, line[:20])  # a UART hands over bytes as they come
                 os.write(master, line[20:])
-        epochs = read_fixes(source, decoder, 3)  # the 3rd as soon as its cycle ends
+        epochs = decode_until(source, decoder, 3)  # the 3rd as soon as its cycle ends
     assert [e.fix_time for e in epochs] == [
         datetime(2024, 4, 1, 9, 30, s, tzinfo=UTC) for s in range(3)
     ]
@@ -77,7 +56,7 @@ def test_line_noise_on_the_wire_is_counted(pty: tuple[int, str]) -> None:
         decoder = NmeaFixDecoder()
         noisy = [b"\x00\xff\xfe", *receiver_cycle(0), b"\xb5\x62\x01\x07$", *receiver_cycle(1)]
         os.write(master, b"".join(noisy) + b"".join(receiver_cycle(2)))
-        epochs = read_fixes(source, decoder, 3)
+        epochs = decode_until(source, decoder, 3)
     assert [e.fix_time.second for e in epochs] == [0, 1, 2]
     assert decoder.counters.garbage == 3  # the NULs, the UBX header, the first "$" of "$$"
 

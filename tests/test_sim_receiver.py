@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -98,9 +99,9 @@ def test_a_pty_nobody_reads_never_blocks_and_drops_whole_epochs(cfg: CitytrackCo
         # read what is buffered (a raw read: pyserial would flush the backlog on open)
         fd = os.open(rx.port, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
         try:
-            backlog = drain(fd)
+            backlog = read_bytes(fd, rx.written_bytes)  # nobody read: all is still there
             assert rx.write_epoch(epochs[-1])  # finishes the cut epoch first, then this one
-            backlog += drain(fd)
+            backlog += read_bytes(fd, rx.written_bytes - len(backlog))
         finally:
             os.close(fd)
     msgs = valid_lines(backlog)
@@ -108,23 +109,16 @@ def test_a_pty_nobody_reads_never_blocks_and_drops_whole_epochs(cfg: CitytrackCo
     assert backlog.endswith(epochs[-1])
 
 
-def drain(fd: int) -> bytes:
+def read_bytes(fd: int, n: int, timeout_s: float = 5.0) -> bytes:
+    """``n`` bytes from a non-blocking ``fd``, each chunk awaited as the pty passes it on
+    (fewer only after ``timeout_s``)."""
     out = b""
-    deadline = time.monotonic() + 0.5
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(fd, 65536)
-        except BlockingIOError:
-            if out:
-                time.sleep(0.02)
-                try:
-                    chunk = os.read(fd, 65536)
-                except BlockingIOError:
-                    return out
-            else:
-                time.sleep(0.01)
-                continue
-        out += chunk
+    deadline = time.monotonic() + timeout_s
+    while len(out) < n:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        out += os.read(fd, n - len(out))
     return out
 
 

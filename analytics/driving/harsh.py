@@ -47,8 +47,6 @@ from analytics.driving.findings import DetectedEvent, Severity
 from citytrack.config import VehicleClass
 from citytrack.wire import EventKind, Fix
 
-ACCEL_WINDOW_S = 1.0
-"""Nominal span of the acceleration window, s."""
 REFERENCE_MIN_S = 0.95
 """Shortest accepted window, s: the nominal window less slack for timestamp jitter."""
 GAP_S = 2.5

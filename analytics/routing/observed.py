@@ -252,10 +252,6 @@ class RouteStats:
             {(t.from_id, t.to_id, t.band_start_h): t for t in travel},
         )
 
-    def band_of(self, local_hour: int) -> int:
-        """The band covering ``local_hour`` (0-23)."""
-        return band_start(local_hour, self.speed_profile_kmh)
-
     def service_for(self, point_id: str) -> ServiceEstimate:
         """The learned estimate, or the default service time (n_obs 0)."""
         found = self.service.get(point_id)

@@ -135,7 +135,6 @@ class LineChannel:
         *,
         api_base: str = "https://api.line.me",
         timeout_s: float = DEFAULT_TIMEOUT_S,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not token:
             raise ValueError("LINE channel access token is empty")
@@ -143,7 +142,6 @@ class LineChannel:
             base_url=api_base.rstrip("/"),
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout_s,
-            transport=transport,
         )
 
     def send(self, message: OutgoingMessage) -> DeliveryResult:
@@ -281,13 +279,12 @@ class WebhookChannel:
         secret: str,
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
-        transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not secret:
             raise ValueError("webhook secret is empty")
         self._secret, self._clock = secret, clock
-        self._client = httpx.Client(timeout=timeout_s, transport=transport)
+        self._client = httpx.Client(timeout=timeout_s)
 
     def send(self, message: OutgoingMessage) -> DeliveryResult:
         """POST the payload; 2xx delivered, 408/429/5xx retryable, anything else final."""
