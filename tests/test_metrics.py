@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.services import free_port
 from citytrack import wire
 from citytrack.config import load_config
 from citytrack.counters import Counters
 from citytrack.metrics import MetricsRegistry
 from citytrack.mqtt import BrokerAddress
+from edge_agent.agent import VehicleAgent
+from edge_agent.outbox import Outbox
+from edge_agent.sources import ReplaySource
 from hub.api.app import create_app
 from hub.ingest.service import HubService
 from hub.pipeline.batch import Inbound
@@ -90,3 +96,27 @@ def test_the_hub_exports_its_pipeline_counters_at_metrics(pg_url: str) -> None:
 def test_no_metrics_route_without_a_registry(pg_url: str) -> None:
     with TestClient(create_app(pg_url)) as client:
         assert client.get("/metrics").status_code == 404
+
+
+def test_an_agent_serves_its_counters_with_its_identity(tmp_path: Path) -> None:
+    nmea = tmp_path / "drive.nmea"
+    nmea.write_bytes(b"$GPGGA,garbage*00\r\n")
+    agent = VehicleAgent(
+        "truck-02",
+        ReplaySource(nmea),
+        Outbox(tmp_path / "outbox.db"),
+        BrokerAddress.parse("mqtt://127.0.0.1:1"),
+    )
+    for _ in range(3):
+        agent.outbox.append("citytrack/v1/vehicle/truck-02/fix", lambda seq: b"{}")
+    agent.decoder.feed(nmea.read_bytes())
+    port = free_port()
+    agent.metrics.serve(port)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        got = samples(response.read())
+    who = "{device_id=truck-02,role=vehicle}"
+    assert got[f"citytrack_agent_outbox_depth{who}"] == 3
+    assert got[f"citytrack_agent_published_total{who}"] == 0
+    assert got[f"citytrack_agent_bad_checksum_total{who}"] == 1
+    agent.outbox.close()
+    agent.source.close()

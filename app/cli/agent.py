@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli.common import BrokerOpt, ConfigOpt, UsageError, setup_logging, wait_for_signal
+from app.cli.common import (
+    BrokerOpt,
+    ConfigOpt,
+    MetricsPortOpt,
+    UsageError,
+    serve_metrics,
+    setup_logging,
+    wait_for_signal,
+)
 from citytrack.config import load_config
 from citytrack.mqtt import BrokerAddress
 
@@ -50,6 +58,7 @@ def agent_vehicle(
     vehicle_class: Annotated[
         str | None, typer.Option(help="thresholds for edge events (default: the truck's)")
     ] = None,
+    metrics_port: MetricsPortOpt = None,
     config: ConfigOpt = None,
     verbose: bool = False,
 ) -> None:
@@ -83,6 +92,7 @@ def agent_vehicle(
         imu_source=imu_source,
         imu_detector=detector,
     )
+    serve_metrics(agent.metrics, metrics_port)
     agent.start()
     wait_for_signal()
     agent.stop(drain_timeout_s=2.0)
@@ -122,6 +132,7 @@ def agent_station(
     gpsd: Annotated[str, typer.Option(help="gpsd HOST:PORT for a mobile detector")] = (
         "127.0.0.1:2947"
     ),
+    metrics_port: MetricsPortOpt = None,
     config: ConfigOpt = None,
     verbose: bool = False,
 ) -> None:
@@ -149,6 +160,7 @@ def agent_station(
             mobile_position=position.latest if position else None,
             max_inflight=cfg.agent.max_inflight, status_interval_s=cfg.agent.status_interval_s,
         )  # fmt: skip
+        serve_metrics(agent.metrics, metrics_port)
         if position is not None:
             position.start()
             running.callback(position.close)

@@ -41,6 +41,8 @@ from citytrack.errors import FinalError, InvalidInputError
 if TYPE_CHECKING:
     import psycopg
 
+    from citytrack.metrics import MetricsRegistry
+
 DATA_DIR = Path(".citytrack")
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config (default config/osaka.toml)")
@@ -51,6 +53,24 @@ DbOpt = Annotated[
 ]
 BrokerOpt = Annotated[str | None, typer.Option("--broker", help="MQTT URL, mqtt://host:1883")]
 JsonLinesOpt = Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")]
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(help="serve the agent's counters at http://127.0.0.1:PORT/metrics (Prometheus)"),
+]
+
+
+def serve_metrics(registry: MetricsRegistry, port: int | None) -> None:
+    """Serve ``registry`` on loopback ``port`` (None: not at all).
+
+    Raises:
+        UsageError: the port cannot be bound.
+    """
+    if port is None:
+        return
+    try:
+        registry.serve(port)
+    except OSError as exc:
+        raise UsageError(f"cannot serve metrics on port {port}: {exc.strerror or exc}") from exc
 
 
 class UsageError(InvalidInputError):
