@@ -15,16 +15,16 @@
     │       ├── firmware_sim.scripts.ScenarioError    a driving script
     │       ├── firmware_sim.run.SimRequestError      a simulator run that cannot be done
     │       └── app.cli.common.UsageError             command-line options that do not fit
-    │   ├── hub.storage.fleet.StoreRejectedError      the database refused a statement
-    │   ├── hub.storage.fleet.MigrationError          a schema step failed
+    │   ├── hub.storage.db.StoreRejectedError      the database refused a statement
+    │   ├── hub.storage.db.MigrationError          a schema step failed
     │   ├── app.services.ServiceError                 a private broker or database did not start
     │   └── app.cli.common.CommandError               a command could not do its job (exit 1)
     └── RetryableError              the peer or resource may come back: retry with backoff
         ├── edge_agent.sources.SourceError            a GNSS source (SourceOpen-, SourceReadError;
         │                                             also an OSError)
-        └── hub.storage.fleet.StoreUnavailableError   the database is unreachable
+        └── hub.storage.db.StoreUnavailableError   the database is unreachable
 
-``hub.storage.fleet.StoreError`` is the base of the store's two, kept for callers that
+``hub.storage.db.StoreError`` is the base of the store's two, kept for callers that
 handle either. Some lower functions raise ``InvalidInputError`` itself (a broker URL, a
 time range, a broadcast's scope). The CLI (``app.cli.CitytrackGroup``) turns any
 ``CitytrackError`` that reaches it into one line ``citytrack: <message>`` on stderr and the

@@ -23,7 +23,8 @@ from app.services import free_port
 from citytrack import wire
 from citytrack.config import load_config
 from hub.storage import schema
-from hub.storage.fleet import AlertRepository, StoreUnavailableError
+from hub.storage.db import StoreUnavailableError
+from hub.storage.fleet import AlertRepository
 
 CITYTRACK = str(Path(sys.executable).with_name("citytrack"))
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,7 +27,8 @@ from citytrack.config import load_config
 from hub.api.app import _store_error
 from hub.api.drivers import drivers_router
 from hub.storage import schema
-from hub.storage.fleet import DeviceRepository, StoreError
+from hub.storage.db import StoreError
+from hub.storage.fleet import DeviceRepository
 from tests.test_report import parse
 from tests.test_scorecard_sql import DAY, alert, drive, jst, store
 

@@ -25,7 +25,7 @@ from citytrack.wire import BeaconKind, Passage, Sighting
 from hub.api.app import _store_error, create_app
 from hub.api.guardians import guardian_router
 from hub.storage import schema
-from hub.storage.fleet import StoreError
+from hub.storage.db import StoreError
 from hub.storage.watch import PassageRepository, WatchRegistry
 
 JST = ZoneInfo("Asia/Tokyo")

@@ -11,7 +11,8 @@ import pytest
 
 from citytrack.wire import Fix
 from hub.storage import schema
-from hub.storage.fleet import DeadLetterRepository, FixRepository, MigrationError
+from hub.storage.db import MigrationError
+from hub.storage.fleet import DeadLetterRepository, FixRepository
 from hub.storage.retention import PruneResult, prune
 from hub.storage.schema.ddl import Retention
 

@@ -11,14 +11,8 @@ import pytest
 from citytrack.config import CityConfig, load_config
 from citytrack.wire import Alert, DeviceStatus, Fix
 from hub.storage import schema
-from hub.storage.fleet import (
-    AlertRepository,
-    DeadLetterRepository,
-    DeviceRepository,
-    FixRepository,
-    StoreRejectedError,
-    StoreUnavailableError,
-)
+from hub.storage.db import StoreRejectedError, StoreUnavailableError
+from hub.storage.fleet import AlertRepository, DeadLetterRepository, DeviceRepository, FixRepository
 
 T0 = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)
 JST = timezone(timedelta(hours=9))

@@ -22,8 +22,9 @@ from citytrack.config import CityConfig, RosterEntry, load_config
 from citytrack.errors import InvalidInputError
 from hub.reports.drivers import NO_DRIVING, FleetReport
 from hub.storage import schema
+from hub.storage.db import StoreUnavailableError
 from hub.storage.drivers import RosterRepository
-from hub.storage.fleet import DeviceRepository, StoreUnavailableError
+from hub.storage.fleet import DeviceRepository
 from tests.test_scorecard_sql import DAY, alert, drive, jst, store
 
 START, END = jst(0), jst(0) + timedelta(days=7)

@@ -27,8 +27,9 @@ from hub.api.app import _store_error
 from hub.api.drivers import drivers_router
 from hub.reports.trips import NO_TRIPS
 from hub.storage import schema
+from hub.storage.db import StoreError
 from hub.storage.drivers import RosterRepository
-from hub.storage.fleet import DeviceRepository, StoreError
+from hub.storage.fleet import DeviceRepository
 from hub.storage.trips import TripRepository
 from tests.test_cli import run
 from tests.test_report import parse

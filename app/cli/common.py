@@ -152,7 +152,7 @@ def failing_as(what: str, *also: type[Exception]) -> Iterator[None]:
     :class:`CommandError` ``"<what>: <reason>"``: the user reads what the command could not
     do, and why.
     """
-    from hub.storage.fleet import StoreError
+    from hub.storage.db import StoreError
 
     errors: tuple[type[Exception], ...] = (StoreError, *also)
     try:
@@ -169,7 +169,7 @@ def connect(url: str) -> psycopg.Connection:
     """
     import psycopg
 
-    from hub.storage.fleet import translate_errors
+    from hub.storage.db import translate_errors
 
     with translate_errors("connect"):
         return psycopg.connect(url, autocommit=True)

@@ -31,15 +31,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from citytrack.metrics import CONTENT_TYPE, MetricsRegistry
 from hub.api.drivers import drivers_router
 from hub.api.guardians import guardian_router
-from hub.storage.fleet import (
-    AlertRepository,
-    Connection,
-    DeviceRepository,
-    StoredAlert,
-    StoreError,
-    StoreUnavailableError,
-    VehiclePosition,
-)
+from hub.storage.db import Connection, StoreError, StoreUnavailableError
+from hub.storage.fleet import AlertRepository, DeviceRepository, StoredAlert, VehiclePosition
 
 log = logging.getLogger(__name__)
 

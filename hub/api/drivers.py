@@ -34,8 +34,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime
 
 from analytics.driving.scorecard import DEFAULT_WEIGHTS, DriverScorecard, Period, ScoreWeights
+from hub.storage.db import Connection, StoreUnavailableError
 from hub.storage.drivers import DriverStatsRepository, MotionRules, driver_scorecard
-from hub.storage.fleet import Connection, StoreUnavailableError
 from hub.storage.trips import DriverTrips, TripRepository, driver_trips
 
 MAX_RANGE_DAYS = 400

@@ -35,7 +35,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, Field
 
-from hub.storage.fleet import Connection, StoreUnavailableError
+from hub.storage.db import Connection, StoreUnavailableError
 from hub.storage.watch import ChildRecord, GuardianRepository, PassageRepository, StoredPassage
 
 MAX_LIMIT = 1000

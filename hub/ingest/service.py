@@ -37,13 +37,9 @@ from hub.notify.channels import Channel
 from hub.pipeline.batch import Batch, Inbound
 from hub.pipeline.runner import Pipeline, build_pipeline
 from hub.storage import schema
+from hub.storage.db import StoreRejectedError, StoreUnavailableError
 from hub.storage.drivers import RosterRepository
-from hub.storage.fleet import (
-    DeadLetterRepository,
-    DeviceRepository,
-    StoreRejectedError,
-    StoreUnavailableError,
-)
+from hub.storage.fleet import DeadLetterRepository, DeviceRepository
 from hub.storage.retention import PruneResult, configured_retention, prune
 from hub.storage.rollups import RollupJob, RollupResult
 from hub.storage.watch import WatchRegistry

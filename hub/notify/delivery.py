@@ -24,7 +24,7 @@ import psycopg
 
 from citytrack.retry import Backoff
 from hub.notify.channels import Channel, DeliveryResult, DeliveryStatus, OutgoingMessage
-from hub.storage.fleet import Connection
+from hub.storage.db import Connection
 from hub.storage.notifications import Notice, NotificationRepository
 
 log = logging.getLogger(__name__)

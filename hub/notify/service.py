@@ -14,7 +14,7 @@ the e-mail Message-ID and the webhook's ``X-Citytrack-Delivery`` let the far end
 repeat. ``handed_at`` is when a notice was first handed to its channel, so event ->
 hand-off latency is ``handed_at - event_time``.
 
-Errors: ``hub.storage.fleet.StoreUnavailableError`` / ``StoreRejectedError`` from ``notify``,
+Errors: ``hub.storage.db.StoreUnavailableError`` / ``StoreRejectedError`` from ``notify``,
 ``broadcast`` and the queries; ``ValueError`` for a bad broadcast scope. The worker
 never dies of a delivery or database error: it logs, backs off and goes on.
 """
@@ -41,7 +41,7 @@ from hub.notify.channels import Channel, default_channels
 from hub.notify.delivery import DeliveryWorker, utc_now
 from hub.notify.policy import Action, Decision, GuardianState, PolicyRules, decide
 from hub.notify.templates import Rendered, render_broadcast, render_event, scope_name
-from hub.storage.fleet import Connection, translate_errors
+from hub.storage.db import Connection, translate_errors
 from hub.storage.notifications import NewNotice, Notice, NotificationRepository
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@
        are inserted (idempotent on (device_id, kind, start_time)) and, after the commit,
        published on the hub's alert topic. A merge is never published again.
 
-Errors: ``hub.storage.fleet.StoreUnavailableError`` / ``StoreRejectedError`` from the repositories
+Errors: ``hub.storage.db.StoreUnavailableError`` / ``StoreRejectedError`` from the repositories
 (the handler is critical: the batch is rolled back and retried).
 """
 
@@ -29,8 +29,9 @@ from analytics.driving.reconcile import Finding, edge_alert, reconcile
 from citytrack.config import CityConfig
 from citytrack.wire import DrivingEvent
 from hub.pipeline.batch import Batch, HubCounters
+from hub.storage.db import Connection
 from hub.storage.edge_events import AlertMergeRepository, EdgeEventRepository
-from hub.storage.fleet import AlertRepository, Connection
+from hub.storage.fleet import AlertRepository
 
 
 class ReconcileAlertsHandler:

@@ -27,7 +27,8 @@ from analytics.routing.model import RoutingError
 from analytics.routing.plan_io import read_plan_routes
 from citytrack.config import CitytrackConfig
 from hub.routes.plan import DayLoader, default_loader, load_day, plan_day
-from hub.storage.fleet import FixRepository, translate_errors
+from hub.storage.db import translate_errors
+from hub.storage.fleet import FixRepository
 
 
 def day_window(day: date, timezone: str) -> tuple[datetime, datetime]:

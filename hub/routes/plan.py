@@ -28,7 +28,7 @@ from analytics.routing.plan_io import plan_geojson, plan_json, plan_totals
 from analytics.routing.solve import solve_problem
 from citytrack.config import CitytrackConfig
 from hub.routes.report import render_plan
-from hub.storage.fleet import translate_errors
+from hub.storage.db import translate_errors
 
 DayLoader = Callable[[psycopg.Connection[Any], CitytrackConfig, date], DayProblem]
 FILES = ("plan.json", "plan.geojson", "plan.html")

@@ -14,7 +14,7 @@ named by ``routes.emissions_csv``), the stored statistics, built into a ``DayPro
 
 Errors: ``analytics.routing.points.RouteDataError`` (a bad points or emissions CSV, every
 bad row listed), ``analytics.routing.model.RoutingError`` (inputs that do not fit
-together, no emissions anywhere), ``hub.storage.fleet.StoreUnavailableError`` /
+together, no emissions anywhere), ``hub.storage.db.StoreUnavailableError`` /
 ``StoreRejectedError`` (the database failed), ``InvalidInputError`` (``end`` before ``start``).
 """
 
@@ -38,7 +38,8 @@ from analytics.routing.stops import DayTrack, Proposal
 from citytrack.config import CitytrackConfig
 from citytrack.config.routes import RoutesConfig
 from citytrack.errors import InvalidInputError
-from hub.storage.fleet import Connection, FixRepository, translate_errors
+from hub.storage.db import Connection, translate_errors
+from hub.storage.fleet import FixRepository
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ noise of a parked truck adds no distance. A step belongs to the local day and th
 of its later fix; an alert to the local day of its start. Time spent speeding is the
 sum of speeding alerts' durations, s.
 
-Errors: ``hub.storage.fleet.StoreUnavailableError`` / ``StoreRejectedError`` from every query;
+Errors: ``hub.storage.db.StoreUnavailableError`` / ``StoreRejectedError`` from every query;
 ``ValueError`` for naive datetimes or ``end <= start`` before any SQL runs.
 """
 
@@ -49,7 +49,7 @@ from analytics.driving.scorecard import (
 from citytrack.config import CityConfig, QualityConfig, RosterEntry
 from citytrack.wire import EventKind
 from hub.storage import drivers_sql as driver_sql
-from hub.storage.fleet import Connection, translate_errors
+from hub.storage.db import Connection, require_aware, require_window, translate_errors
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def resolve_driver(city: CityConfig, device_id: str, at: datetime, card: str | N
     Raises:
         ValueError: ``at`` is naive.
     """
-    _aware(at=at)
+    require_aware(at=at)
     if card:
         return card
     covering = [
@@ -108,7 +108,7 @@ class RosterRepository:
             ValueError: a shift start or end without a UTC offset.
         """
         for entry in roster:
-            _aware(start=entry.start, end=entry.end)
+            require_aware(start=entry.start, end=entry.end)
         with self._conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO driver_shifts (device_id, driver_id, start_time, end_time) "
@@ -120,7 +120,7 @@ class RosterRepository:
     @translate_errors("read driver")
     def driver_at(self, device_id: str, at: datetime, card: str | None = None) -> str | None:
         """The database's answer to the attribution rule (``driver_at``)."""
-        _aware(at=at)
+        require_aware(at=at)
         row = self._conn.execute("SELECT driver_at(%s, %s, %s)", (device_id, at, card)).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
@@ -158,18 +158,6 @@ class DriverEvent:
     lon_deg: float
 
 
-def _aware(**values: datetime | None) -> None:
-    for name, value in values.items():
-        if value is not None and value.utcoffset() is None:
-            raise ValueError(f"{name} must be timezone-aware, got {value!r}")
-
-
-def _window(start: datetime, end: datetime) -> None:
-    _aware(start=start, end=end)
-    if end <= start:
-        raise ValueError(f"end ({end}) must be after start ({start})")
-
-
 class DriverStatsRepository:
     """Per-driver distance, driving time, events and routes, measured from the fixes."""
 
@@ -178,7 +166,7 @@ class DriverStatsRepository:
         self.rules = rules or MotionRules()
 
     def _params(self, start: datetime, end: datetime, driver: str | None) -> dict[str, Any]:
-        _window(start, end)
+        require_window(start, end)
         r = self.rules
         return {
             "start": start,
@@ -242,7 +230,7 @@ class DriverStatsRepository:
     @translate_errors("read driver events")
     def events(self, driver_id: str, start: datetime, end: datetime) -> list[DriverEvent]:
         """Alerts attributed to the driver that start in ``[start, end)``, oldest first."""
-        _window(start, end)
+        require_window(start, end)
         params = {"driver": driver_id, "start": start, "end": end}
         with self._conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(driver_sql.EVENTS, params).fetchall()

@@ -1,7 +1,7 @@
 """The ``edge_events`` table (harsh events the vehicles detected themselves) and the
 queries that reconcile them with stored alerts (``hub.pipeline.reconcile_alerts``).
 
-Errors: ``hub.storage.fleet.StoreUnavailableError`` / ``StoreRejectedError``.
+Errors: ``hub.storage.db.StoreUnavailableError`` / ``StoreRejectedError``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from psycopg.types.json import Jsonb
 
 from analytics.driving.reconcile import SLACK_S
 from citytrack.wire import Alert, DrivingEvent
-from hub.storage.fleet import Connection, StoredAlert, translate_errors
+from hub.storage.db import Connection, translate_errors
+from hub.storage.fleet import StoredAlert
 
 POSITION_WITHIN_S = 60.0
 """How far in time the hub looks for a fix to place an edge event without a position, s."""

@@ -5,24 +5,14 @@ the caller owns the transaction, so one ingest batch (fixes, statuses, alerts) c
 rolls back as a whole. ``hub.storage.schema.upgrade`` creates the tables. Times go in and come
 out timezone-aware UTC; units are in the column and field names.
 
-Errors::
+Errors: ``hub.storage.db`` (``StoreUnavailableError``, ``StoreRejectedError``).
 
-    StoreError(Exception)                .operation: what the store was doing
-      StoreUnavailableError(StoreError)  psycopg.OperationalError: connection lost or
-                                         refused, serialization failure, server shutdown;
-                                         retry the whole transaction later
-      StoreRejectedError(StoreError)     any other psycopg.Error: bad data, schema not
-                                         upgraded; retrying the same data fails again
-      MigrationError(StoreError)         .step: a schema step failed or could not start
-
-Bad arguments (a naive datetime, ``limit < 1``) raise ``InvalidInputError`` (a
-``ValueError``) before any SQL runs.
+Bad arguments (a naive datetime, ``limit < 1``) raise ``InvalidInputError`` before any SQL runs.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,66 +24,9 @@ from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from citytrack.config import CityConfig
-from citytrack.errors import CitytrackError, FinalError, InvalidInputError, RetryableError
+from citytrack.errors import InvalidInputError
 from citytrack.wire import Alert, DeviceStatus, Fix
-
-Connection = psycopg.Connection[Any]
-
-
-class StoreError(CitytrackError):
-    """Base of the hub store's errors; ``operation`` says what was being done."""
-
-    def __init__(self, operation: str, message: str) -> None:
-        super().__init__(f"{operation}: {message}")
-        self.operation = operation
-
-
-class StoreUnavailableError(StoreError, RetryableError):
-    """The database is unreachable or aborted the transaction; retrying may succeed."""
-
-
-class StoreRejectedError(StoreError, FinalError):
-    """The database refused a statement; retrying the same data will fail again."""
-
-
-class MigrationError(StoreError, FinalError):
-    """A schema migration step failed; ``step`` names it."""
-
-    def __init__(self, step: str, message: str) -> None:
-        super().__init__(f"schema step {step}", message)
-        self.step = step
-
-
-@contextlib.contextmanager
-def translate_errors(operation: str) -> Iterator[None]:
-    """Re-raise psycopg errors inside the block as the store's own (``raise ... from``)."""
-    try:
-        yield
-    except psycopg.OperationalError as exc:
-        raise StoreUnavailableError(operation, str(exc).strip()) from exc
-    except psycopg.Error as exc:
-        raise StoreRejectedError(operation, str(exc).strip()) from exc
-
-
-def _aware(name: str, value: datetime | None) -> None:
-    if value is not None and value.utcoffset() is None:
-        raise InvalidInputError(f"{name} must be timezone-aware, got {value!r}")
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
-
-
-def _utc_row(row: dict[str, Any], *names: str) -> dict[str, Any]:
-    """``row`` with the named timestamptz columns in UTC (psycopg uses the session zone)."""
-    return {**row, **{name: _utc(row[name]) for name in names}}
-
-
-def _own_transaction(conn: Connection) -> contextlib.AbstractContextManager[Any]:
-    """A transaction only for an idle autocommit connection; else the caller's one."""
-    idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-    return conn.transaction() if conn.autocommit and idle else contextlib.nullcontext()
-
+from hub.storage.db import Connection, own_transaction, require_aware, translate_errors, utc_row
 
 # --- fixes --------------------------------------------------------------------------------
 
@@ -171,11 +104,11 @@ class FixRepository:
             ValueError: ``ingest_time`` is naive.
             StoreUnavailableError, StoreRejectedError: the database failed.
         """
-        _aware("ingest_time", ingest_time)
+        require_aware(ingest_time=ingest_time)
         if not fixes:
             return []
         cols = ", ".join(FIX_COLUMNS)
-        with _own_transaction(self._conn), self._conn.cursor() as cur:
+        with own_transaction(self._conn), self._conn.cursor() as cur:
             self._ensure_stage(cur)
             with cur.copy(f"COPY {_STAGE} (ord, {cols}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["int4", *_FIX_TYPES])
@@ -207,8 +140,8 @@ class FixRepository:
         Raises:
             ValueError: a naive ``since`` or ``until``.
         """
-        _aware("since", since)
-        _aware("until", until)
+        require_aware(since=since)
+        require_aware(until=until)
         cols = ", ".join(c for c in FIX_COLUMNS if c != "ingest_time")
         with self._conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
@@ -217,7 +150,7 @@ class FixRepository:
                 (device_id, since, until),
             )
             rows = cur.fetchall()
-        return [Fix(**_utc_row(r, "fix_time", "recv_time")) for r in rows]
+        return [Fix(**utc_row(r, "fix_time", "recv_time")) for r in rows]
 
 
 # --- alerts -------------------------------------------------------------------------------
@@ -245,7 +178,7 @@ _ALERT_RETURNING = "id, created_at, " + ", ".join(_ALERT_FIELDS)
 
 
 def _stored_alert(row: dict[str, Any]) -> StoredAlert:
-    return StoredAlert(**_utc_row(row, "start_time", "end_time", "created_at"))
+    return StoredAlert(**utc_row(row, "start_time", "end_time", "created_at"))
 
 
 class AlertRepository:
@@ -284,8 +217,8 @@ class AlertRepository:
         Raises:
             InvalidInputError: a naive ``since``/``until`` or ``limit < 1``.
         """
-        _aware("since", since)
-        _aware("until", until)
+        require_aware(since=since)
+        require_aware(until=until)
         if limit < 1:
             raise InvalidInputError(f"limit must be >= 1, got {limit}")
         where, params = _alert_filter(device_id=device_id, kind=kind, since=since, until=until)
@@ -299,7 +232,7 @@ class AlertRepository:
     @translate_errors("count alerts")
     def counts_by_kind(self, since: datetime | None = None) -> dict[str, int]:
         """Number of alerts per kind with ``start_time >= since`` (all if None)."""
-        _aware("since", since)
+        require_aware(since=since)
         where, params = _alert_filter(since=since)
         query = sql.SQL("SELECT kind, count(*) FROM alerts {where} GROUP BY kind").format(
             where=where
@@ -347,7 +280,7 @@ class DeadLetterRepository:
     @translate_errors("insert dead letter")
     def insert(self, topic: str, payload: bytes, reason: str, received_at: datetime) -> None:
         """Keep one unusable message. Raises ValueError on a naive ``received_at``."""
-        _aware("received_at", received_at)
+        require_aware(received_at=received_at)
         self._conn.execute(
             "INSERT INTO dead_letters (received_at, topic, payload, reason) "
             "VALUES (%s, %s, %s, %s)",
@@ -455,7 +388,7 @@ class DeviceRepository:
         """Every registered vehicle, by device_id, with its newest fix and status."""
         with self._conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(_LAST_POSITIONS).fetchall()
-        return [VehiclePosition(**_utc_row(r, "fix_time", "status_time")) for r in rows]
+        return [VehiclePosition(**utc_row(r, "fix_time", "status_time")) for r in rows]
 
     @translate_errors("read registry names")
     def names(self) -> tuple[dict[str, str], dict[str, str]]:

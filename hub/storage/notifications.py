@@ -10,7 +10,7 @@ Statuses: ``queued`` (due at ``due_at``, possibly being delivered), ``deferred``
 (quiet hours: due at ``due_at``), ``delivered``, ``failed`` (permanently, or out of
 attempts; ``last_error`` says why), ``dropped``.
 
-Times go in aware and come out in UTC. Errors: ``hub.storage.fleet.StoreUnavailableError`` and
+Times go in aware and come out in UTC. Errors: ``hub.storage.db.StoreUnavailableError`` and
 ``StoreRejectedError`` (psycopg errors translated); ``ValueError`` for a naive time.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from hub.storage.fleet import Connection, translate_errors
+from hub.storage.db import Connection, require_aware, translate_errors
 
 STATUSES = ("queued", "delivered", "failed", "dropped", "deferred")
 
@@ -67,11 +67,6 @@ _ALL_COLUMNS = tuple(f.name for f in fields(Notice))
 _TIMES = ("event_time", "due_at", "created_at", "handed_at", "delivered_at")
 
 
-def _aware(name: str, value: datetime | None) -> None:
-    if value is not None and value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
-
-
 def _notice(row: dict[str, Any]) -> Notice:
     values = {
         k: (v.astimezone(UTC) if k in _TIMES and v is not None else v) for k, v in row.items()
@@ -101,10 +96,10 @@ class NotificationRepository:
         Raises:
             ValueError: a naive time.
         """
-        _aware("created_at", created_at)
+        require_aware(created_at=created_at)
         for n in notices:
-            _aware("event_time", n.event_time)
-            _aware("due_at", n.due_at)
+            require_aware(event_time=n.event_time)
+            require_aware(due_at=n.due_at)
         if not notices:
             return []
         cols = ", ".join((*_NEW_COLUMNS, "created_at"))
@@ -147,7 +142,7 @@ class NotificationRepository:
         Raises:
             ValueError: a naive ``now`` or ``limit < 1``.
         """
-        _aware("now", now)
+        require_aware(now=now)
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
         query = (
@@ -182,8 +177,8 @@ class NotificationRepository:
         if status not in ("queued", "delivered", "failed"):
             raise ValueError(f"an attempt ends queued, delivered or failed, not {status!r}")
         for name, value in (("handed_at", handed_at), ("delivered_at", delivered_at)):
-            _aware(name, value)
-        _aware("next_due", next_due)
+            require_aware(**{name: value})
+        require_aware(next_due=next_due)
         self._conn.execute(
             "UPDATE notifications SET attempts = attempts + 1, status = %s, last_error = %s, "
             "handed_at = COALESCE(handed_at, %s), delivered_at = %s, "
@@ -198,7 +193,7 @@ class NotificationRepository:
         Raises:
             ValueError: a naive ``due_at``.
         """
-        _aware("due_at", due_at)
+        require_aware(due_at=due_at)
         if notice_ids:
             self._conn.execute(
                 "UPDATE notifications SET due_at = %s WHERE id = ANY(%s) AND status = 'queued'",
@@ -254,7 +249,7 @@ class NotificationRepository:
         Raises:
             ValueError: a naive ``since``.
         """
-        _aware("since", since)
+        require_aware(since=since)
         rows = self._conn.execute(
             "SELECT EXTRACT(EPOCH FROM handed_at - event_time) FROM notifications "
             "WHERE handed_at IS NOT NULL AND created_at >= %s ORDER BY id",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from citytrack.config import CitytrackConfig
-from hub.storage.fleet import Connection, translate_errors
+from hub.storage.db import Connection, translate_errors
 from hub.storage.schema.ddl import Retention
 
 

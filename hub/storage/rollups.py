@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 
 from citytrack.config import CityConfig, QualityConfig
 from citytrack.counters import Counters
+from hub.storage.db import Connection, StoreRejectedError
 from hub.storage.drivers import DriverStatsRepository, MotionRules
-from hub.storage.fleet import Connection, StoreRejectedError
 from hub.storage.trips import TripBuild, TripRepository, TripRules
 
 log = logging.getLogger(__name__)

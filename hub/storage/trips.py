@@ -33,7 +33,7 @@ before its start, else to ``driver_at`` without a card, the rule of the view
 ``driver_alerts`` (schema ``0011_drivers``; ``hub.storage.drivers`` explains it). A trip across a
 roster shift change belongs to the driver who started it.
 
-Errors: ``hub.storage.fleet.StoreUnavailableError`` / ``StoreRejectedError`` from every query;
+Errors: ``hub.storage.db.StoreUnavailableError`` / ``StoreRejectedError`` from every query;
 ``ValueError`` for naive datetimes or ``end <= start`` before any SQL runs.
 """
 
@@ -60,7 +60,14 @@ from analytics.driving.trips import (
 from citytrack.config import QualityConfig
 from citytrack.wire import Fix
 from hub.storage import trips_sql as trip_sql
-from hub.storage.fleet import Connection, _own_transaction, translate_errors
+from hub.storage.db import (
+    Connection,
+    own_transaction,
+    require_aware,
+    require_window,
+    translate_errors,
+    utc_row,
+)
 
 EndedBy = Literal["stop", "gap", "silence"]
 FETCH_ROWS = 5000
@@ -150,18 +157,6 @@ class TripBuild:
     late: bool
 
 
-def _aware(**values: datetime | None) -> None:
-    for name, value in values.items():
-        if value is not None and value.utcoffset() is None:
-            raise ValueError(f"{name} must be timezone-aware, got {value!r}")
-
-
-def _window(start: datetime, end: datetime) -> None:
-    _aware(start=start, end=end)
-    if end <= start:
-        raise ValueError(f"end ({end}) must be after start ({start})")
-
-
 def _ended_by(trip: Trip) -> EndedBy:
     """A trip the segmenter closed at the end of the data ended in silence."""
     return "silence" if trip.ended_by == "flush" else trip.ended_by
@@ -186,11 +181,6 @@ def _stop_row(stop: Stop) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _utc(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "start_time": row["start_time"].astimezone(UTC),
-            "end_time": row["end_time"].astimezone(UTC)}  # fmt: skip
-
-
 class TripRepository:
     """Trips and stops (tables of schema step ``0013_trips``): built from fixes, read back."""
 
@@ -209,8 +199,8 @@ class TripRepository:
         Raises:
             ValueError: ``now`` is naive.
         """
-        _aware(now=now)
-        with _own_transaction(self._conn):
+        require_aware(now=now)
+        with own_transaction(self._conn):
             self._conn.execute(
                 "SELECT pg_advisory_xact_lock(%s::int4, hashtext(%s))", (_LOCK_CLASS, device_id)
             )
@@ -309,11 +299,11 @@ class TripRepository:
         Raises:
             ValueError: naive times or ``end <= start``.
         """
-        _window(start, end)
+        require_window(start, end)
         params = {"start": start, "end": end, "device": device_id, "driver": driver_id}
         with self._conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(trip_sql.select("trips", trip_sql.TRIP_COLUMNS), params).fetchall()
-        return [StoredTrip(**_utc(r)) for r in rows]
+        return [StoredTrip(**utc_row(r, "start_time", "end_time")) for r in rows]
 
     @translate_errors("read stops")
     def stops(
@@ -329,11 +319,11 @@ class TripRepository:
         Raises:
             ValueError: naive times or ``end <= start``.
         """
-        _window(start, end)
+        require_window(start, end)
         params = {"start": start, "end": end, "device": device_id, "driver": driver_id}
         with self._conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(trip_sql.select("stops", trip_sql.STOP_COLUMNS), params).fetchall()
-        return [StoredStop(**_utc(r)) for r in rows]
+        return [StoredStop(**utc_row(r, "start_time", "end_time")) for r in rows]
 
     @translate_errors("read vehicles")
     def devices(self) -> list[str]:

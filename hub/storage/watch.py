@@ -12,7 +12,7 @@ creates the tables (steps ``0008_watch_registry`` and ``0009_passages``).
   child" questions.
 * ``prune`` deletes passages and events older than the retention.
 
-Errors: ``hub.storage.fleet.StoreUnavailableError`` / ``StoreRejectedError`` (the database
+Errors: ``hub.storage.db.StoreUnavailableError`` / ``StoreRejectedError`` (the database
 failed); ``ValueError`` for a naive datetime or ``limit < 1``, before any SQL runs.
 """
 
@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 from analytics.watch.events import WatchEvent, WatchEventKind
 from citytrack.config.watch import Tag, WatchConfig
 from citytrack.wire import Passage
-from hub.storage.fleet import Connection, _aware, _own_transaction, _utc_row, translate_errors
+from hub.storage.db import Connection, own_transaction, require_aware, translate_errors, utc_row
 
 # --- registry -----------------------------------------------------------------------------
 
@@ -70,7 +70,7 @@ class WatchRegistry:
         longer configured are kept, as stored passages and events name them.
         """
         links = [(g, c.id) for c in watch.children for g in c.guardian_ids]
-        with _own_transaction(self._conn), self._conn.cursor() as cur:
+        with own_transaction(self._conn), self._conn.cursor() as cur:
             for table in ("schools", "stations", "children", "guardians"):
                 _upsert(cur, table, getattr(watch, table))
             cur.execute(
@@ -210,11 +210,11 @@ class PassageRepository:
             ValueError: ``ingest_time`` is naive.
             StoreUnavailableError, StoreRejectedError: the database failed.
         """
-        _aware("ingest_time", ingest_time)
+        require_aware(ingest_time=ingest_time)
         if not passages:
             return []
         cols = ", ".join(PASSAGE_COLUMNS)
-        with _own_transaction(self._conn), self._conn.cursor() as cur:
+        with own_transaction(self._conn), self._conn.cursor() as cur:
             self._ensure_stage(cur)
             with cur.copy(f"COPY {_STAGE} (ord, {cols}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["int4", *(t for _, t in _PASSAGE_COLUMNS)])
@@ -249,15 +249,15 @@ class PassageRepository:
         Raises:
             ValueError: a naive ``since``/``until`` or ``limit < 1``.
         """
-        _aware("since", since)
-        _aware("until", until)
+        require_aware(since=since)
+        require_aware(until=until)
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
         params = (child_id, since or _EPOCH, until or _FAR, limit)
         with self._conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(_SELECT_PASSAGES, params).fetchall()
         times = ("first_seen", "last_seen", "closest_time", "ingest_time")
-        return [StoredPassage(**_utc_row(r, *times)) for r in rows]
+        return [StoredPassage(**utc_row(r, *times)) for r in rows]
 
     def last_seen(self, child_id: str) -> StoredPassage | None:
         """The child's newest passage (by closest_time), or None if never seen."""
@@ -272,7 +272,7 @@ class PassageRepository:
         Raises:
             ValueError: a naive ``since``.
         """
-        _aware("since", since)
+        require_aware(since=since)
         rows = self._conn.execute(
             "SELECT child_id, station_id, closest_time FROM passages "
             "WHERE child_id IS NOT NULL AND closest_time >= %s "
@@ -320,7 +320,7 @@ class WatchEventRepository:
         Raises:
             ValueError: a naive ``since``.
         """
-        _aware("since", since)
+        require_aware(since=since)
         query = f"SELECT {', '.join(_EVENT_FIELDS)} FROM watch_events WHERE time >= %s"
         params: tuple[Any, ...] = (since,)
         if child_id is not None:

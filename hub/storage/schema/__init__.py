@@ -30,8 +30,8 @@ Two modes, one set of tables (``vehicles``, ``drivers``, ``device_status``, ``fi
 Fixes, statuses and alerts name their device without a foreign key to ``vehicles``: a
 device missing from the registry still has its data kept.
 
-Errors: ``hub.storage.fleet.MigrationError`` (a step failed, or ``conn`` is inside a transaction)
-and ``hub.storage.fleet.StoreUnavailableError`` / ``StoreRejectedError`` from ``prune``.
+Errors: ``hub.storage.db.MigrationError`` (a step failed, or ``conn`` is inside a transaction)
+and ``hub.storage.db.StoreUnavailableError`` / ``StoreRejectedError`` from ``prune``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import logging
 import psycopg
 from psycopg import pq
 
-from hub.storage.fleet import Connection, MigrationError
+from hub.storage.db import Connection, MigrationError
 from hub.storage.schema import drivers, edge_events, fleet, notifications, routes, trips, watch
 from hub.storage.schema.ddl import Retention, Step, sql
 
