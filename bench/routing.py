@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from analytics.routing import read_instance, solve_instance
+from analytics.routing.instances import read_instance
+from analytics.routing.solve import solve_instance
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "cvrp"

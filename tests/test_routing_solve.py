@@ -13,19 +13,16 @@ import pytest
 import vrplib
 from typer.testing import CliRunner
 
-from analytics.routing import (
+from analytics.routing.instances import read_instance, read_solution, route_cost
+from analytics.routing.model import (
     Client,
     InfeasibleError,
     InstanceError,
     Problem,
     RoutingError,
     Vehicle,
-    read_instance,
-    read_solution,
-    route_cost,
-    solve_instance,
-    solve_problem,
 )
+from analytics.routing.solve import solve_instance, solve_problem
 from app.cli import app
 
 Routes = tuple[tuple[int, ...], ...]
