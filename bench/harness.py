@@ -1,6 +1,6 @@
-"""What the benchmark scripts beside this one share: a scratch folder, private servers (or
-the external ones named by ``--broker`` / ``--db``), and the figures printed as a table
-and written as JSON.
+"""What the benchmark scripts beside this one share: the options ``--quick``, ``--broker`` /
+``--db`` and ``--json``, a scratch folder, private servers (or the external ones those
+options name), and the figures printed as a table and written as JSON.
 
 Private servers are Debian's Mosquitto and PostgreSQL, as the test suite runs them; they
 stop when the caller's ``ExitStack`` closes. Raises what ``app.services`` raises
@@ -26,11 +26,22 @@ def scratch(prefix: str) -> Path:
     return work
 
 
-def add_server_options(ap: argparse.ArgumentParser, *, broker: bool = True) -> None:
-    """``--db`` (and ``--broker``): external servers instead of private ones."""
+def parse(
+    ap: argparse.ArgumentParser, quick: dict[str, Any], *, broker: bool = True
+) -> argparse.Namespace:
+    """Add the options every server benchmark has, then parse: ``--quick`` (the option
+    values of ``quick``: a smoke run, not a measurement), ``--db`` (and ``--broker``) for
+    external servers, ``--json`` for the figures."""
+    sizes = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in quick.items())
+    ap.add_argument("--quick", action="store_true", help=f"a smoke run: {sizes}")
     if broker:
         ap.add_argument("--broker", help="external broker URL")
     ap.add_argument("--db", help="external PostgreSQL URL (a scratch database)")
+    ap.add_argument("--json", type=Path, help="write the figures as JSON")
+    args = ap.parse_args()
+    if args.quick:
+        vars(args).update(quick)
+    return args
 
 
 def broker_url(given: str | None, work: Path, stack: ExitStack) -> str:

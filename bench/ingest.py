@@ -195,12 +195,7 @@ def main() -> int:
     ap.add_argument("--fixes", type=int, default=20000)
     ap.add_argument("--agent-seconds", type=float, default=30.0)
     ap.add_argument("--drain-fixes", type=int, default=DRAIN_FIXES, help="outbox backlog")
-    ap.add_argument("--quick", action="store_true", help="a smoke run: QUICK's sizes")
-    harness.add_server_options(ap)
-    ap.add_argument("--json", type=Path, help="write the figures as JSON")
-    args = ap.parse_args()
-    if args.quick:
-        vars(args).update(QUICK)
+    args = harness.parse(ap, QUICK)
     with ExitStack() as stack:
         work = harness.scratch("citytrack-bench-")
         url = harness.broker_url(args.broker, work, stack)

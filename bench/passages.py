@@ -136,12 +136,7 @@ def main() -> int:
     ap.add_argument("--stations", type=int, default=20)
     ap.add_argument("--speedup", type=float, default=30.0, help="simulated s per wall s")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="a smoke run: QUICK's sizes")
-    harness.add_server_options(ap)
-    ap.add_argument("--json", type=Path, help="write the figures as JSON")
-    args = ap.parse_args()
-    if args.quick:
-        vars(args).update(QUICK)
+    args = harness.parse(ap, QUICK)
     with ExitStack() as stack:
         figures = run_morning(args, harness.scratch("citytrack-passages-"), stack)
     figures["measured_at"] = datetime.now().isoformat(timespec="seconds")

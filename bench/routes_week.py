@@ -25,7 +25,6 @@ import sys
 import time
 from contextlib import ExitStack
 from datetime import date
-from pathlib import Path
 
 import harness  # bench/harness.py, beside this script
 import psycopg
@@ -67,12 +66,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="solver budget per day, s")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--days", type=int, default=7)
-    ap.add_argument("--quick", action="store_true", help="a smoke run: QUICK's sizes")
-    harness.add_server_options(ap, broker=False)
-    ap.add_argument("--json", type=Path, help="write the figures as JSON")
-    args = ap.parse_args()
-    if args.quick:
-        vars(args).update(QUICK)
+    args = harness.parse(ap, QUICK, broker=False)
     with ExitStack() as stack:
         db_url = harness.database_url(args.db, harness.scratch("citytrack-routes-"), stack)
         cfg = load_config()

@@ -15,15 +15,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from app.services import MosquittoBroker, SystemPostgres
+from tests.databases import fresh_database
 from tests.serial_ports import open_pty
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,40 +61,34 @@ def services_dir() -> Iterator[Path]:
     yield base
 
 
-@pytest.fixture(scope="session")
-def pg_server(services_dir: Path) -> Iterator[str]:
-    """URL of a PostgreSQL server (maintenance database)."""
-    external = os.environ.get("CITYTRACK_TEST_DB")
+def _external_or_started(variable: str, server: SystemPostgres | MosquittoBroker) -> Iterator[str]:
+    """The URL in the environment ``variable``; else ``server``'s, started until the end."""
+    external = os.environ.get(variable)
     if external:
         yield external
         return
-    server = SystemPostgres(services_dir / "pg").start()
-    yield server.url
+    yield server.start().url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(services_dir: Path) -> Iterator[str]:
+    """URL of a PostgreSQL server (maintenance database)."""
+    yield from _external_or_started("CITYTRACK_TEST_DB", SystemPostgres(services_dir / "pg"))
 
 
 @pytest.fixture
 def pg_url(pg_server: str) -> Iterator[str]:
     """A fresh, empty database for one test; dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(pg_server, dbname=name)
-    yield url
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def broker_url(services_dir: Path) -> Iterator[str]:
     """URL of a real Mosquitto broker, shared by the session (tests use unique topics/ids)."""
-    external = os.environ.get("CITYTRACK_TEST_BROKER")
-    if external:
-        yield external
-        return
-    broker = MosquittoBroker(services_dir / "mosquitto").start()
-    yield broker.url
-    broker.stop()
+    broker = MosquittoBroker(services_dir / "mosquitto")
+    yield from _external_or_started("CITYTRACK_TEST_BROKER", broker)
 
 
 @pytest.fixture

@@ -4,18 +4,21 @@ A motion is a list of segments ``(duration_s, accel_mps2, yaw_dps)`` integrated 
 ``FINE_HZ`` (speed never below 0), sampled at the receiver's rate. Fixes carry the true
 speed and course plus optional noise: white speed noise, course noise to match, and a
 Gauss-Markov position error (receiver errors wander rather than jump).
+
+``reported_fixes`` takes the fixes of the GPS simulator's receiver instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from citytrack.wire import Fix
+from firmware_sim.gps import TruckSimulator
 
 T0 = datetime(2026, 5, 1, 1, 0, tzinfo=UTC)
 ORIGIN = (34.6700, 135.4960)  # Nagahori-dori at Yotsubashi-suji: 60 km/h, no school zone
@@ -135,3 +138,24 @@ def turn(
     straight 5 s, all at ``speed_mps``."""
     segs = [(5.0, 0.0, 0.0), (seconds, 0.0, turn_deg / seconds), (5.0, 0.0, 0.0)]
     return motion(segs, v0=speed_mps, course0=course0, rate_hz=rate_hz)
+
+
+def reported_fixes(sim: TruckSimulator, epochs: int) -> Iterator[Fix]:
+    """The fixes ``sim``'s receiver reports with a position over its next ``epochs`` epochs,
+    numbered 1, 2, ...; while one is in hand, ``sim`` is at its epoch."""
+    seq = 0
+    for _ in range(epochs):
+        report = sim.step().report
+        if report is None or report.lat_deg is None or report.lon_deg is None:
+            continue
+        seq += 1
+        yield Fix(
+            device_id=sim.device_id,
+            seq=seq,
+            fix_time=report.time,
+            recv_time=report.time,
+            lat_deg=report.lat_deg,
+            lon_deg=report.lon_deg,
+            speed_mps=report.speed_mps,
+            course_deg=report.course_deg,
+        )

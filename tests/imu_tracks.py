@@ -17,11 +17,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from hypothesis import strategies as st
 
 from analytics.device.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
 from firmware_sim.accelerometer import Body, GradeProfile, ImuModel, ImuNoise, Mounting, Road
 from tests.gnss_tracks import T0, Segment, motion
 
+mountings = st.builds(
+    Mounting,
+    yaw_deg=st.floats(0.0, 360.0),
+    pitch_deg=st.floats(-5.0, 5.0),
+    roll_deg=st.floats(-5.0, 5.0),
+    bias_mps2=st.tuples(*[st.floats(-0.3, 0.3)] * 3),
+)
+"""Any mounting a fitter may leave: any yaw, pitch and roll of a few degrees, a bias of up
+to 0.3 m/s^2 per axis."""
 CALIBRATE: list[Segment] = [(2.0, 0.0, 0.0), (9.0, 1.0, 0.0), (6.0, 0.0, 0.0)]
 """Stand, pull away calmly to 9 m/s, cruise: enough change of speed to learn the axes."""
 WORK: list[Segment] = [

@@ -28,6 +28,7 @@ from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, SpeedZone, Tr
 from citytrack.wire import Fix
 from evaluation.episodes import match_episodes
 from firmware_sim.gps import TruckSimulator
+from tests.gnss_tracks import reported_fixes
 
 CONFIG = load_config(REPO_CONFIG_DIR / DEFAULT_CONFIG_NAME)
 CITY = CONFIG.city
@@ -264,24 +265,7 @@ def test_osaka_school_zone_on_a_road_wins_and_the_road_applies_outside_it() -> N
 
 def simulate(truck: Truck, seconds: int, seed: int) -> tuple[TruckSimulator, list[Fix]]:
     sim = TruckSimulator(truck, CITY, CONFIG.sim, seed=seed, start_time=START)
-    fixes: list[Fix] = []
-    for _ in range(seconds):
-        report = sim.step().report
-        if report is None or report.lat_deg is None or report.lon_deg is None:
-            continue
-        fixes.append(
-            Fix(
-                device_id=truck.device_id,
-                seq=len(fixes) + 1,
-                fix_time=report.time,
-                recv_time=report.time,
-                lat_deg=report.lat_deg,
-                lon_deg=report.lon_deg,
-                speed_mps=report.speed_mps,
-                course_deg=report.course_deg,
-            )
-        )
-    return sim, fixes
+    return sim, list(reported_fixes(sim, seconds))
 
 
 @pytest.mark.parametrize("truck", CITY.trucks, ids=lambda t: t.device_id)

@@ -24,6 +24,7 @@ from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, SimConfig, lo
 from citytrack.geo import distance_m
 from citytrack.wire import Fix
 from firmware_sim.gps import TruckSimulator
+from tests.gnss_tracks import reported_fixes
 
 CONFIG = load_config(REPO_CONFIG_DIR / DEFAULT_CONFIG_NAME)
 T0 = datetime(2026, 5, 1, 0, 0, tzinfo=UTC)
@@ -190,22 +191,8 @@ def simulate(
     trucksim = TruckSimulator(truck, CONFIG.city, sim, seed=seed, start_time=T0)
     fixes: list[Fix] = []
     along: list[float] = []
-    for _ in range(seconds):
-        report = trucksim.step().report
-        if report is None or report.lat_deg is None or report.lon_deg is None:
-            continue
-        fixes.append(
-            Fix(
-                device_id=device_id,
-                seq=len(fixes) + 1,
-                fix_time=report.time,
-                recv_time=report.time,
-                lat_deg=report.lat_deg,
-                lon_deg=report.lon_deg,
-                speed_mps=report.speed_mps,
-                course_deg=report.course_deg,
-            )
-        )
+    for reported in reported_fixes(trucksim, seconds):
+        fixes.append(reported)
         along.append(trucksim.driver.s_m)
     return fixes, along
 

@@ -4,7 +4,6 @@ report shows the very same numbers."""
 from __future__ import annotations
 
 import json
-import uuid
 import warnings
 from collections.abc import Iterator
 from datetime import timedelta
@@ -29,6 +28,7 @@ from hub.api.drivers import drivers_router
 from hub.storage import schema
 from hub.storage.db import StoreError
 from hub.storage.fleet import DeviceRepository
+from tests.databases import fresh_database
 from tests.test_report import parse
 from tests.test_scorecard_sql import DAY, alert, drive, jst, store
 
@@ -44,19 +44,14 @@ def q(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def db_url(pg_server: str) -> Iterator[str]:
     """Tanaka: 10 km at 36 km/h with 2 harsh brakes on Monday, 50 clean km on Wednesday."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(pg_server, dbname=name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        schema.upgrade(conn)
-        DeviceRepository(conn).sync_registry(load_config().city)
-        brakes = [alert("harsh_braking", jst(6, 5)), alert("harsh_braking", jst(6, 10))]
-        store(conn, drive(jst(6), 1000), brakes)
-        store(conn, drive(jst(6, day=DAY + timedelta(2)), 5000, seq0=5000))
-    yield url
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            schema.upgrade(conn)
+            DeviceRepository(conn).sync_registry(load_config().city)
+            brakes = [alert("harsh_braking", jst(6, 5)), alert("harsh_braking", jst(6, 10))]
+            store(conn, drive(jst(6), 1000), brakes)
+            store(conn, drive(jst(6, day=DAY + timedelta(2)), 5000, seq0=5000))
+        yield url
 
 
 @pytest.fixture(scope="module")

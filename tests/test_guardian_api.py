@@ -4,7 +4,6 @@ children (no id probing: someone else's child and a missing one answer alike).""
 from __future__ import annotations
 
 import hashlib
-import uuid
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from hub.api.guardians import guardian_router
 from hub.storage import schema
 from hub.storage.db import StoreError
 from hub.storage.watch import PassageRepository, WatchRegistry
+from tests.databases import fresh_database
 
 JST = ZoneInfo("Asia/Tokyo")
 T0 = datetime(2024, 5, 13, 22, 40, tzinfo=UTC)  # 07:40 JST
@@ -121,17 +121,12 @@ def seen_at(child: str) -> set[str]:
 @pytest.fixture(scope="module")
 def db_url(pg_server: str) -> Iterator[str]:
     """One seeded database for the module (the tests only read)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(pg_server, dbname=name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        schema.upgrade(conn)
-        WatchRegistry(conn).sync(WATCH)
-        PassageRepository(conn).insert(SEEDED, T0 + timedelta(hours=9))
-    yield url
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            schema.upgrade(conn)
+            WatchRegistry(conn).sync(WATCH)
+            PassageRepository(conn).insert(SEEDED, T0 + timedelta(hours=9))
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -17,32 +17,10 @@ from hub.pipeline.batch import Inbound
 from hub.pipeline.runner import build_pipeline
 from hub.storage import schema
 from hub.storage.fleet import AlertRepository, DeadLetterRepository, FixRepository
+from tests.hub_messages import T0, fix, inbound
 from tests.waiting import wait_until
 
-T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 CFG = load_config()
-
-
-def fix(seq: int, speed_mps: float = 8.0, device: str = "truck-01") -> wire.Fix:
-    t = T0 + timedelta(seconds=seq)
-    return wire.Fix(
-        device_id=device,
-        seq=seq,
-        fix_time=t,
-        recv_time=t,
-        lat_deg=34.6700,
-        lon_deg=135.4960,
-        speed_mps=speed_mps,
-        quality=1,
-        sats_used=9,
-        hdop=0.8,
-    )
-
-
-def inbound(msg: wire.Fix | wire.DeviceStatus, topic: str | None = None) -> Inbound:
-    role, kind = wire.Role.VEHICLE, wire.Kind(msg.kind)
-    topic = topic or wire.topic_for(role, msg.device_id, kind)
-    return Inbound(topic, wire.encode(msg), datetime.now(UTC))
 
 
 @pytest.fixture

@@ -13,20 +13,13 @@ from analytics.device.imu_harsh import ImuHarshDetector, ImuSample
 from citytrack.config import load_config
 from firmware_sim.accelerometer import G_MPS2, Body, ImuNoise, Mounting
 from tests.gnss_tracks import T0
-from tests.imu_tracks import CALIBRATE, drive, run
+from tests.imu_tracks import CALIBRATE, drive, mountings, run
 
 CFG = load_config()
 HEAVY = CFG.city.vehicle_classes["heavy"]  # the lowest thresholds: the easiest to fool
 CLASSES = sorted(CFG.city.vehicle_classes)
 FEW = settings(max_examples=25, deadline=None)
 
-mountings = st.builds(
-    Mounting,
-    yaw_deg=st.floats(0.0, 360.0),
-    pitch_deg=st.floats(-5.0, 5.0),
-    roll_deg=st.floats(-5.0, 5.0),
-    bias_mps2=st.tuples(*[st.floats(-0.3, 0.3)] * 3),
-)
 gps_rates = st.sampled_from([1.0, 5.0, 10.0])
 imu_rates = st.sampled_from([10.0, 25.0, 50.0, 100.0])
 

@@ -4,38 +4,21 @@ the GNSS detection in either order and across batches, only new alerts published
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
 
 from citytrack import wire
 from citytrack.config import load_config
-from hub.pipeline.batch import Inbound
 from hub.pipeline.runner import Pipeline, build_pipeline
 from hub.storage import schema
 from hub.storage.edge_events import EdgeEventRepository
 from hub.storage.fleet import AlertRepository
+from tests.hub_messages import T0, fix, inbound
 
-T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 CFG = load_config()
 SPEEDS = [11.0] * 10 + [6.0, 1.0, 0.0] + [0.0] * 5  # a harsh stop from fix 10 to fix 12
-
-
-def fix(seq: int, speed_mps: float, device: str = "truck-01") -> wire.Fix:
-    t = T0 + timedelta(seconds=seq)
-    return wire.Fix(
-        device_id=device,
-        seq=seq,
-        fix_time=t,
-        recv_time=t,
-        lat_deg=34.6700,
-        lon_deg=135.4960,
-        speed_mps=speed_mps,
-        quality=1,
-        sats_used=9,
-        hdop=0.8,
-    )
 
 
 def event(seq: int, start_s: float, end_s: float, **over: object) -> wire.DrivingEvent:
@@ -53,11 +36,6 @@ def event(seq: int, start_s: float, end_s: float, **over: object) -> wire.Drivin
     }
     fields.update(over)
     return wire.DrivingEvent.model_validate(fields)
-
-
-def inbound(msg: wire.Fix | wire.DrivingEvent) -> Inbound:
-    topic = wire.topic_for(wire.Role.VEHICLE, msg.device_id, wire.Kind(msg.kind))
-    return Inbound(topic, wire.encode(msg), datetime.now(UTC))
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from firmware_sim.accelerometer import (
 from firmware_sim.corners import RoundedRoute
 from firmware_sim.gps import TruckSimulator
 from tests.gnss_tracks import Segment, motion
-from tests.imu_tracks import CALIBRATE, WORK, Drive, drive, run
+from tests.imu_tracks import CALIBRATE, WORK, Drive, drive, mountings, run
 
 CFG = load_config()
 CLASSES = CFG.city.vehicle_classes
@@ -159,14 +159,6 @@ def test_rates_outside_10_to_100_hz_are_refused(rate: float) -> None:
 
 
 # --- the detector under it --------------------------------------------------------------
-
-mountings = st.builds(
-    Mounting,
-    yaw_deg=st.floats(0.0, 360.0),
-    pitch_deg=st.floats(-5.0, 5.0),
-    roll_deg=st.floats(-5.0, 5.0),
-    bias_mps2=st.tuples(*[st.floats(-0.3, 0.3)] * 3),
-)
 
 
 @FEW

@@ -11,14 +11,12 @@ from __future__ import annotations
 import ast
 import itertools
 import json
-import operator
 import re
 import statistics
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ import pytest
 from citytrack.geo import distance_between_m
 from edge_agent.nmea import Epoch, NmeaCounters, NmeaFixDecoder
 from edge_agent.nmea_sentences import KMH_MPS, KNOT_MPS
+from tests.nmea_text import LINE_COUNTERS, checksum, fragments, lines_counted
 
 GPSD_LOGS = [
     "april6_2019.log",
@@ -54,16 +53,6 @@ GPSD_LOGS = [
     "ublox-lea-5h.log",
     "ublox-neo-m9n-nmea.log",
 ]
-
-LINE_COUNTERS = (
-    "sentences_ok",
-    "bad_checksum",
-    "no_checksum",
-    "garbage",
-    "overlong",
-    "unsupported",
-    "bad_field",
-)
 
 # gpsd's guard against GPS week rollover moved this capture's dates 1024 weeks on, to
 # 2034-11-01; the log header says it was made on 2015-03-18, the date the receiver gives.
@@ -101,21 +90,12 @@ def iso_ms(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def line_fragments(data: bytes) -> int:
-    """Lines and ``$``-started pieces of lines: each is counted once by the decoder."""
-    total = 0
-    for line in re.split(rb"[\r\n]", data):
-        head, *sentences = line.split(b"$")
-        total += len(sentences) + (1 if head.strip() else 0)
-    return total
-
-
 def bad_checksums(data: bytes) -> int:
     count = 0
     for line in re.split(rb"[\r\n]", data):
         m = re.search(rb"\$([^$*]*)\*([0-9A-Fa-f]{2})\s*$", line)
         if m is not None:
-            count += reduce(operator.xor, m.group(1), 0) != int(m.group(2), 16)
+            count += checksum(m.group(1)) != int(m.group(2), 16)
     return count
 
 
@@ -194,7 +174,7 @@ def test_gpsd_capture_agrees_with_gpsd(corpora: Path, name: str) -> None:
     assert speeds >= 1
     assert compared + len(unreported) == counters.fixes == len(read + flushed)
     data = log.read_bytes()
-    assert sum(getattr(counters, k) for k in LINE_COUNTERS) == line_fragments(data)
+    assert lines_counted(counters) == fragments(data)
     assert counters.bad_checksum == bad_checksums(data)
     assert counters.garbage >= data.count(b"\n#")  # the log's comment lines
 

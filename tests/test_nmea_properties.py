@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import operator
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from functools import reduce
 from pathlib import Path
 
 import pytest
@@ -15,40 +12,15 @@ from hypothesis import strategies as st
 
 from edge_agent.nmea import Epoch, NmeaCounters, NmeaFixDecoder
 from edge_agent.nmea_sentences import KNOT_MPS
+from tests.nmea_text import fragments, lines_counted, nmea
 
-LINE_COUNTERS = (
-    "sentences_ok",
-    "bad_checksum",
-    "no_checksum",
-    "garbage",
-    "overlong",
-    "unsupported",
-    "bad_field",
-)
 TALKERS = ("GP", "GN", "GL", "GA", "GB", "BD", "QZ")
 FAST = settings(max_examples=150, deadline=None)
-
-
-def nmea(body: str) -> bytes:
-    return f"${body}*{reduce(operator.xor, body.encode(), 0):02X}\r\n".encode()
 
 
 def decode(data: bytes) -> tuple[list[Epoch], NmeaCounters]:
     decoder = NmeaFixDecoder()
     return decoder.feed(data) + decoder.flush(), decoder.counters
-
-
-def fragments(data: bytes) -> int:
-    """Lines and ``$``-started pieces of lines: each is counted once by the decoder."""
-    total = 0
-    for line in re.split(rb"[\r\n]", data):
-        head, *sentences = line.split(b"$")
-        total += len(sentences) + (1 if head.strip() else 0)
-    return total
-
-
-def lines_counted(c: NmeaCounters) -> int:
-    return sum(getattr(c, k) for k in LINE_COUNTERS)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import operator
 from datetime import UTC, date, datetime, time
-from functools import reduce
 
 import pynmea2
 import pytest
@@ -12,14 +10,9 @@ import pytest
 from citytrack.wire import ContractError, Fix
 from edge_agent.nmea import Epoch, NmeaCounters, NmeaFixDecoder
 from edge_agent.nmea_sentences import KNOT_MPS
+from tests.nmea_text import nmea
 
 KMH = 1 / 3.6
-
-
-def nmea(body: str, *, end: str = "\r\n") -> bytes:
-    """``$body*hh`` with its checksum."""
-    checksum = reduce(operator.xor, body.encode(), 0)
-    return f"${body}*{checksum:02X}{end}".encode()
 
 
 def cycle(tod: str, *, lat: str = "4807.038", lon: str = "01131.000", knots: str = "2.0") -> bytes:

@@ -3,21 +3,16 @@ its slave, decoded by the agent's decoder (as gpsd's FakePTY regression tests do
 
 from __future__ import annotations
 
-import operator
 import os
 import time
 from datetime import UTC, datetime
-from functools import reduce
 
 import pytest
 
 from edge_agent.nmea import NmeaFixDecoder
 from edge_agent.sources import GnssSource, SerialSource, SourceOpenError, SourceReadError
+from tests.nmea_text import nmea
 from tests.serial_ports import decode_until
-
-
-def nmea(body: str) -> bytes:
-    return f"${body}*{reduce(operator.xor, body.encode(), 0):02X}\r\n".encode()
 
 
 def receiver_cycle(second: int) -> list[bytes]:

@@ -4,7 +4,6 @@ and the ``citytrack trips`` / ``citytrack db rollups`` commands."""
 from __future__ import annotations
 
 import json
-import uuid
 import warnings
 from collections.abc import Iterator
 from datetime import timedelta
@@ -31,6 +30,7 @@ from hub.storage.db import StoreError
 from hub.storage.drivers import RosterRepository
 from hub.storage.fleet import DeviceRepository
 from hub.storage.trips import TripRepository
+from tests.databases import fresh_database
 from tests.test_cli import run
 from tests.test_report import parse
 from tests.test_scorecard_sql import DAY, jst
@@ -44,13 +44,9 @@ def q(**extra: str) -> dict[str, str]:
     return {"from": FROM.isoformat(), "to": TO.isoformat()} | extra
 
 
-def make_db(pg_server: str, *, built: bool) -> str:
+def seed(url: str, *, built: bool) -> None:
     """truck-01 crosses the noon shift change (Tanaka, then Suzuki); truck-02 (Suzuki) a
     short drive on Tuesday."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(pg_server, dbname=name)
     with psycopg.connect(url, autocommit=True) as conn:
         schema.upgrade(conn)
         DeviceRepository(conn).sync_registry(load_config().city)
@@ -61,20 +57,13 @@ def make_db(pg_server: str, *, built: bool) -> str:
             repo = TripRepository(conn)
             for device in ("truck-01", "truck-02"):
                 repo.build(device, now=at(1330) + timedelta(days=1))
-    return url
-
-
-def drop(pg_server: str, url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
 def db_url(pg_server: str) -> Iterator[str]:
-    url = make_db(pg_server, built=True)
-    yield url
-    drop(pg_server, url)
+    with fresh_database(pg_server) as url:
+        seed(url, built=True)
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -150,11 +139,9 @@ def test_report_shows_each_drivers_trips(client: TestClient, db_url: str, tmp_pa
 
 
 def test_report_without_built_trips_says_so(pg_server: str, tmp_path: Path) -> None:
-    url = make_db(pg_server, built=False)
-    try:
+    with fresh_database(pg_server) as url:
+        seed(url, built=False)
         page = report(url, tmp_path / "report.html")
-    finally:
-        drop(pg_server, url)
     text = " ".join(page.text)
     assert text.count(NO_TRIPS) == 2  # both drivers drove; no trips built yet
     assert all(d["trips"]["trips"] == 0 for d in page.data["drivers"])
@@ -162,8 +149,8 @@ def test_report_without_built_trips_says_so(pg_server: str, tmp_path: Path) -> N
 
 
 def test_cli_rollups_then_trips(pg_server: str) -> None:
-    url = make_db(pg_server, built=False)
-    try:
+    with fresh_database(pg_server) as url:
+        seed(url, built=False)
         rollups = run("db", "rollups", "--db", url)
         assert rollups.returncode == 0, rollups.stderr
         assert b"3 trip(s) and 1 stop(s) written" in rollups.stdout
@@ -177,5 +164,3 @@ def test_cli_rollups_then_trips(pg_server: str) -> None:
         assert "Suzuki Kenji" in table and "truck-02" in table and "2 trip(s)" in table
         bad = run("trips", "--db", url, "--from", "2024-05-20T00:00", "--to", "2024-05-13")
         assert bad.returncode == 2 and b"start < end" in bad.stderr
-    finally:
-        drop(pg_server, url)
