@@ -1,5 +1,8 @@
 """Where a station's BLE advertisements come from: a real scanner (bleak) or a simulation.
 
+Size: the bleak shell with its error classification and watchdog, and the simulated
+source behind the same interface; they are kept together so the interface has one home.
+
 Thin shells behind one interface, :class:`BleSource`: ``start()``, then ``read(timeout_s)``
 returns the :class:`BleRecord` s heard since the last call (``[]`` when none arrived within
 ``timeout_s`` seconds), ``counters()`` says how the scanner fares, ``close()`` stops it.

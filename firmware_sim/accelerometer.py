@@ -1,5 +1,8 @@
 """A simulated accelerometer on a truck: the simulator's true motion in, sensor samples out.
 
+Size: a sensor model whose parts (road profile, cab dynamics, noise, mounting) are each
+documented with their magnitudes and sources at the top; one model, one module.
+
 Body frame (ISO 8855): x forward, y left, z up. An accelerometer measures specific force,
 so a truck at rest on the level reads +g upwards. Over each sample interval the model takes
 the mean of the true motion (what a sensor's anti-aliasing filter does): ``a_x = dv/dt``

@@ -1,5 +1,7 @@
 """Garbage-collection days of trucks: the fixes their GPS units send, and what really happened.
 
+Size: one day's simulation (driving, service, reloads, noise) around one event loop.
+
 ``simulate_day(truck_day, rng)`` drives one truck through one day and returns a ``DayTrace``:
 1 Hz ``citytrack.wire.Fix`` messages, and ground truth (visits with arrival, departure and
 service time, legs, reloads, true distance and duration). ``simulate_week`` runs many.

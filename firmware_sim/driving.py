@@ -1,5 +1,8 @@
 """Truck kinematics along a route: a calm driver, plus scripted episodes.
 
+Size: the limit profile, the calm driver and the scripted episodes share one integration
+loop; splitting them would scatter its state.
+
 The driver accelerates at ``ACCEL_MPS2``, slows at ``BRAKE_MPS2`` and aims for
 ``min(cruise, limit - LIMIT_MARGIN_KMH)``. It looks ahead along the route at every place it
 must be slower (corners at ``CORNER_KMH``, collection-point stops at 0, entries into lower

@@ -1,5 +1,7 @@
 """A labelled fleet dataset that tries to fool the driving detectors.
 
+Size: the fleet plan, its episode scripts and their labels are one dataset definition.
+
 ``plan_fleet`` draws a fleet of trucks (``TruckPlan``): each drives a loop of Osaka's
 street grid (``TEMPLATES``: two loops cross a school zone twice a lap, two run along 60 km/h
 arterials), at 1 Hz or 10 Hz, with a class from the configuration, 1-5 m of position noise,

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hub.pipeline.batch import Inbound
-
 from citytrack import wire
+from hub.pipeline.batch import Inbound
 
 T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 

@@ -1,5 +1,8 @@
 """Harsh braking, acceleration and cornering from an accelerometer mounted any way round.
 
+Size: one detector's state machine (trackers, moving median, grade and drift correction,
+episodes); its parts share one clock and one calibration, so it stays one module.
+
 Pure: no clock (time is each sample's), no I/O, no numpy (it runs on the vehicle unit).
 One ``ImuHarshDetector`` per vehicle; feed it the accelerometer's samples (``feed``, POSIX
 seconds and m/s^2 on the sensor's own axes) and the GNSS receiver's speeds

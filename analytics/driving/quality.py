@@ -1,5 +1,8 @@
 """Which fixes the driving detectors may trust: one verdict per fix, one fix of look-ahead.
 
+Size: one filter whose checks (order, staleness, HDOP, satellites, jumps, spikes) share
+the look-ahead state; it is kept whole so the order of the checks reads in one place.
+
 Pure: no clock (time is the fix's GNSS time), no I/O. ``step(state, fix, cfg)`` returns the
 new state and the verdicts that fix settled; ``flush`` settles the fix still waiting.
 
