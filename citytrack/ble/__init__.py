@@ -5,7 +5,7 @@
     frames      AdFields <-> iBeacon, AltBeacon, Eddystone UID/EID/TLM/URL frames
     urls        Eddystone-URL compression
     eid         Eddystone-EID computation and resolution (needs ``cryptography``)
-    tool        ``citytrack ble decode``
+    tool        one hex input -> what a station decodes, as JSON (``citytrack ble decode``)
 
 Errors::
 
