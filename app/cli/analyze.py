@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TextIO
 import typer
 
 from analytics.driving.findings import DetectedEvent
-from analytics.driving.zones import ZoneIndex
 from app.cli.common import ConfigOpt, UsageError, input_stream
 from citytrack.config import CitytrackConfig, QualityConfig, load_config
 from citytrack.geo import distance_between_m
@@ -157,6 +156,7 @@ def analyze_log(stream: BinaryIO, out: TextIO, *, cfg: CitytrackConfig, vehicle_
         SourceReadError: the stream could not be read.
     """
     from analytics.driving.detectors import VehicleDetectors
+    from analytics.driving.zones import ZoneIndex
     from edge_agent.nmea import NmeaFixDecoder
     from edge_agent.sources import ReplaySource
 
