@@ -105,6 +105,9 @@ class _Server:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes on a kept-alive connection: without TCP_NODELAY
+    # the body waits for the client's delayed ACK (tens of ms per notice on loopback)
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
