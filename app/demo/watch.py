@@ -25,7 +25,7 @@ from citytrack.mqtt import BrokerAddress
 from edge_agent.ble_sources import BleRecord, SimulatedBleSource
 from edge_agent.outbox import Outbox
 from edge_agent.station import StationAgent
-from evaluation.passages import PassageKey, score_passages
+from evaluation.passages import PassageKey, PassageScore, score_passages
 from firmware_sim.beacons import SchoolMorning, paced
 
 MORNING_START = dtime(7, 20)
@@ -63,6 +63,10 @@ def demo_day(data_dir: Path, tz: ZoneInfo, school_days: list[int]) -> date:
     for _ in range(runs):
         day = next_school_day(day + timedelta(days=1), school_days)
     return day
+
+
+EDGE = timedelta(seconds=30)
+"""How far past the scoring horizon a passage may fall and still match one before it."""
 
 
 @dataclass(frozen=True)
@@ -133,12 +137,20 @@ class WatchRig:
             rig.agent.stop(drain_timeout_s=drain_timeout_s)
 
     def score(self, detected: list[PassageKey]) -> dict[str, float | int]:
-        """Passages stored so far against the simulator's truth up to the sim clock."""
-        # only passages old enough to have been reported, on both sides
+        """Passages stored so far against the simulator's truth up to the sim clock.
+
+        Only passages old enough to have been reported count (before ``horizon``). A
+        detected closest time and its true one can straddle the horizon by a few seconds,
+        so each side is matched against the other side's passages up to ``EDGE`` later:
+        recall from the true passages before the horizon, false passages from the
+        detected ones before it.
+        """
         horizon = self.clock.now() - timedelta(seconds=60)
-        truth = [
-            PassageKey(t.child_id, t.station_id, t.closest_time)
-            for t in self.morning.truth
-            if t.closest_time <= horizon
-        ]
-        return score_passages(truth, [d for d in detected if d.time <= horizon]).as_dict()
+        truth = [PassageKey(t.child_id, t.station_id, t.closest_time) for t in self.morning.truth]
+
+        def until(keys: list[PassageKey], end: datetime) -> list[PassageKey]:
+            return [k for k in keys if k.time <= end]
+
+        found = score_passages(until(truth, horizon), until(detected, horizon + EDGE))
+        told = score_passages(until(truth, horizon + EDGE), until(detected, horizon))
+        return PassageScore(found.truth, told.detected, found.matched, told.false).as_dict()
