@@ -186,6 +186,11 @@ class HubConfig(_Section):
     maintenance_interval_s: float = Field(
         default=3600, gt=0, description="how often the hub applies retention (plain PostgreSQL), s"
     )
+    max_clock_skew_s: float = Field(
+        default=600,
+        gt=0,
+        description="a message dated further ahead of the hub's clock is a dead letter, s",
+    )
 
 
 class AgentConfig(_Section):

@@ -9,7 +9,7 @@ import time
 import uvicorn
 
 from citytrack.metrics import MetricsRegistry
-from hub.api.app import create_app
+from hub.api.app import ReadinessSource, create_app
 
 
 class ApiServer:
@@ -22,6 +22,7 @@ class ApiServer:
         port: int = 8080,
         *,
         metrics: MetricsRegistry | None = None,
+        readiness: ReadinessSource | None = None,
     ) -> None:
         self.host = host
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -29,7 +30,9 @@ class ApiServer:
         self._sock.bind((host, port))
         self.port = int(self._sock.getsockname()[1])
         config = uvicorn.Config(
-            create_app(db_url, metrics=metrics), log_level="warning", lifespan="on"
+            create_app(db_url, metrics=metrics, readiness=readiness),
+            log_level="warning",
+            lifespan="on",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -132,6 +132,21 @@ class FixRepository:
         query = "SELECT count(*) FROM fixes" + (" WHERE device_id = %s" if one else "")
         row = self._conn.execute(query, (device_id,) if one else ()).fetchone()
         return int(row[0]) if row else 0
+
+    @translate_errors("read recent fixes")
+    def recent(self, device_id: str, span: timedelta) -> list[Fix]:
+        """The device's fixes of the last ``span`` before its newest one, in seq order (the
+        order the detectors saw them in)."""
+        cols = ", ".join(c for c in FIX_COLUMNS if c != "ingest_time")
+        with self._conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                f"SELECT {cols} FROM fixes WHERE device_id = %(d)s AND fix_time >= "
+                "(SELECT max(fix_time) FROM fixes WHERE device_id = %(d)s) - %(span)s "
+                "ORDER BY seq",
+                {"d": device_id, "span": span},
+            )
+            rows = cur.fetchall()
+        return [Fix(**utc_row(r, "fix_time", "recv_time")) for r in rows]
 
     @translate_errors("read track")
     def track(self, device_id: str, since: datetime, until: datetime) -> list[Fix]:
@@ -271,6 +286,11 @@ class DeadLetter:
     reason: str
 
 
+MAX_DEAD_PAYLOAD = 64 * 1024  # bytes of a dead letter's payload kept: enough to see why
+MAX_DEAD_TOPIC = 512
+MAX_DEAD_REASON = 2000
+
+
 class DeadLetterRepository:
     """Messages that broke the contract or failed processing, with the reason."""
 
@@ -280,12 +300,31 @@ class DeadLetterRepository:
     @translate_errors("insert dead letter")
     def insert(self, topic: str, payload: bytes, reason: str, received_at: datetime) -> None:
         """Keep one unusable message. Raises ValueError on a naive ``received_at``."""
-        require_aware(received_at=received_at)
-        self._conn.execute(
-            "INSERT INTO dead_letters (received_at, topic, payload, reason) "
-            "VALUES (%s, %s, %s, %s)",
-            (received_at, topic, payload, reason),
-        )
+        self.insert_many([(topic, payload, reason, received_at)])
+
+    @translate_errors("insert dead letters")
+    def insert_many(self, letters: Sequence[tuple[str, bytes, str, datetime]]) -> None:
+        """Keep unusable messages: (topic, payload, reason, received_at) each. A payload
+        over ``MAX_DEAD_PAYLOAD`` bytes keeps only its start, and the reason says so.
+
+        Raises:
+            ValueError: a naive ``received_at``.
+        """
+        rows = []
+        for topic, payload, reason, received_at in letters:
+            require_aware(received_at=received_at)
+            why = reason[:MAX_DEAD_REASON]
+            if len(payload) > MAX_DEAD_PAYLOAD:
+                why += f" (payload of {len(payload)} bytes, first {MAX_DEAD_PAYLOAD} kept)"
+            rows.append((received_at, topic[:MAX_DEAD_TOPIC], payload[:MAX_DEAD_PAYLOAD], why))
+        if not rows:
+            return
+        with self._conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO dead_letters (received_at, topic, payload, reason) "
+                "VALUES (%s, %s, %s, %s)",
+                rows,
+            )
 
     @translate_errors("count dead letters")
     def count(self) -> int:
