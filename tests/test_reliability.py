@@ -425,3 +425,77 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# --- notices ---------------------------------------------------------------------------------
+
+
+def test_a_failed_notice_step_still_gives_the_guardian_exactly_one_notice(
+    pg_url: str, broker_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.storage.notifications import NotificationRepository
+    from hub.storage.watch import WatchEventRepository
+
+    real_insert = NotificationRepository.insert
+    failures = {"left": 1}
+
+    def insert_failing_once(self: NotificationRepository, *args: object, **kw: object) -> object:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise psycopg.OperationalError("connection lost while storing notices (injected)")
+        return real_insert(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(NotificationRepository, "insert", insert_failing_once)
+    hub = HubService(
+        hub_config(f"hub-{uuid.uuid4().hex[:6]}"), BrokerAddress.parse(broker_url), pg_url
+    )
+    hub.start()
+    try:
+        assert hub.wait_subscribed(10)
+        publish(broker_url, [(PASSAGE_TOPIC, _passage_json(seq=7))])
+        wait_until(
+            lambda: hub.watch is not None and hub.watch.counters.watch_events > 0, 20, "events"
+        )
+        wait_until(
+            lambda: hub.watch is not None and hub.watch.notifier.counters.get("stored", 0) > 0,
+            20,
+            "notices",
+        )
+    finally:
+        hub.stop()
+    assert failures["left"] == 0  # the failure did happen
+    with psycopg.connect(pg_url) as c:
+        since = datetime.now(UTC) - timedelta(hours=1)
+        assert WatchEventRepository(c).without_notices(since) == []
+        rows = c.execute(
+            "SELECT event_id, guardian_id, channel, count(*) FROM notifications GROUP BY 1, 2, 3"
+        ).fetchall()
+    assert rows and all(n == 1 for *_, n in rows)
+
+
+def test_events_left_without_notices_are_notified_at_start(pg_url: str) -> None:
+    from analytics.watch.events import WatchEvent, WatchEventKind
+    from hub.storage.watch import WatchEventRepository
+
+    hub = HubService(CFG, BrokerAddress.parse(f"mqtt://127.0.0.1:{free_port()}"), pg_url)
+    hub.prepare_database()
+    child = CFG.watch.children[0]
+    orphan = WatchEvent.create(
+        WatchEventKind.ARRIVED_SCHOOL,
+        child.id,
+        datetime.now(UTC) - timedelta(minutes=5),
+        station_id=CFG.watch.stations[0].id,
+        school_id=child.school_id,
+    )
+    with psycopg.connect(pg_url, autocommit=True) as c, c.transaction():
+        WatchEventRepository(c).insert([orphan])  # stored, its notices never made
+    hub.start()
+    hub.stop()
+    with psycopg.connect(pg_url) as c:
+        guardians = {
+            g
+            for (g,) in c.execute(
+                "SELECT guardian_id FROM notifications WHERE event_id = %s", (orphan.event_id,)
+            ).fetchall()
+        }
+    assert guardians == set(child.guardian_ids)

@@ -143,7 +143,6 @@ class HubService:
         self.add_listener(self._publish_alerts)
         if self.watch is not None:
             self.watch.start(self._conn)
-            self.add_listener(self.watch.after_commit)
         self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
         self._thread.start()
         threading.Thread(target=self._maintain, name="hub-retention", daemon=True).start()

@@ -7,6 +7,7 @@ Timer events ("not seen at school by 08:15", "left the area" after silence) come
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -81,14 +82,20 @@ class WatchEventsHandler:
                     self._last[key] = last
             self._last_before = {}
 
-    def tick(self, conn: psycopg.Connection, now: datetime) -> list[WatchEvent]:
-        """Timer events due at ``now``, stored; returns the new ones. If storing fails the
-        engine forgets it said them, so the next tick says them again."""
+    def tick(
+        self,
+        conn: psycopg.Connection,
+        now: datetime,
+        within: Callable[[list[WatchEvent]], object] | None = None,
+    ) -> list[WatchEvent]:
+        """Timer events due at ``now``, stored; returns the new ones. ``within(new)`` runs
+        in the same transaction (the notices of those events). If the transaction fails,
+        the engine forgets it said them, so the next tick says them again."""
         with self._lock:
             self.engine.begin()
             events = self.engine.due(now)
         try:
-            stored = self._commit_events(conn, events)
+            stored = self._commit_events(conn, events, within)
         except BaseException:
             with self._lock:
                 self.engine.rollback()
@@ -98,12 +105,18 @@ class WatchEventsHandler:
         return stored
 
     def _commit_events(
-        self, conn: psycopg.Connection, events: list[WatchEvent]
+        self,
+        conn: psycopg.Connection,
+        events: list[WatchEvent],
+        within: Callable[[list[WatchEvent]], object] | None,
     ) -> list[WatchEvent]:
         if not events:
             return []
         with conn.transaction():
-            return self._store(conn, events)
+            stored = self._store(conn, events)
+            if within is not None and stored:
+                within(stored)
+            return stored
 
     def _store(self, conn: psycopg.Connection, events: list[WatchEvent]) -> list[WatchEvent]:
         if not events:
