@@ -499,3 +499,55 @@ def test_events_left_without_notices_are_notified_at_start(pg_url: str) -> None:
             ).fetchall()
         }
     assert guardians == set(child.guardian_ids)
+
+
+# --- two hubs ----------------------------------------------------------------------------
+
+
+def test_a_second_hub_on_the_same_database_refuses_before_touching_anything(
+    pg_url: str, broker_url: str
+) -> None:
+    from hub.ingest.service import HubAlreadyRunningError
+
+    cfg = hub_config(f"hub-{uuid.uuid4().hex[:6]}")
+    first = HubService(cfg, BrokerAddress.parse(broker_url), pg_url)
+    first.start()
+    try:
+        assert first.wait_subscribed(10)
+        second = HubService(cfg, BrokerAddress.parse(broker_url), pg_url)
+        with pytest.raises(HubAlreadyRunningError, match="another hub is running"):
+            second.start()
+        assert second.link.failures == 0 and not second.link.connected  # never connected
+        publish(broker_url, fix_messages([live_fix(1, 8.0, datetime.now(UTC), "truck-05")]))
+        wait_until(lambda: first.counters.fixes_stored == 1, 15, "the first hub still ingests")
+        assert first.link.connected
+    finally:
+        first.stop()
+    again = HubService(cfg, BrokerAddress.parse(broker_url), pg_url)
+    again.start()  # the lock went with the first hub
+    again.stop()
+
+
+def test_the_hub_command_says_in_one_line_that_another_hub_runs(
+    pg_url: str, broker_url: str
+) -> None:
+    import subprocess
+    import sys
+
+    citytrack = str(Path(sys.executable).with_name("citytrack"))
+    argv = [citytrack, "hub", "--db", pg_url, "--broker", broker_url]
+    first = subprocess.Popen([*argv, "--api-port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout is not None
+        assert "hub running" in first.stdout.readline()
+        second = subprocess.run(
+            [*argv, "--api-port", "0"], check=False, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        first.terminate()
+        first.communicate(timeout=30)
+    assert second.returncode == 1
+    assert "Traceback" not in second.stderr
+    errors = [line for line in second.stderr.splitlines() if line.startswith("citytrack:")]
+    assert len(errors) == 1 and "another hub is running" in errors[0], second.stderr
+    assert "schema step" not in second.stderr  # it migrated nothing

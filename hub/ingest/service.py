@@ -34,6 +34,7 @@ import psycopg
 
 from citytrack import wire
 from citytrack.config import CitytrackConfig
+from citytrack.errors import FinalError
 from citytrack.health import Check, Readiness
 from citytrack.logs import ThrottledLog
 from citytrack.metrics import MetricsRegistry
@@ -46,7 +47,7 @@ from hub.pipeline.batch import Batch, Inbound
 from hub.pipeline.decode import admissions
 from hub.pipeline.runner import Pipeline, build_pipeline
 from hub.storage import schema
-from hub.storage.db import StoreRejectedError, StoreUnavailableError
+from hub.storage.db import StoreRejectedError, StoreUnavailableError, translate_errors
 from hub.storage.drivers import RosterRepository
 from hub.storage.fleet import DeadLetterRepository, DeviceRepository
 from hub.storage.retention import PruneResult, configured_retention, prune
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 # a lost or refused database connection: retry the batch later, keep it unacknowledged
 UNAVAILABLE = (psycopg.OperationalError, StoreUnavailableError)
 
+HUB_LOCK_KEY = 0x63697479_68756221  # pg advisory lock: one hub per database ("cityhub!")
 MAX_DB_BACKOFF_S = 2.0  # a database back from a crash is used again within this
 CONNECT_TIMEOUT_S = 5  # a black-holed database server fails this fast
 LOG_INTERVAL_S = 10.0
@@ -66,6 +68,10 @@ SUBSCRIPTIONS = [
     wire.subscription(wire.Role.VEHICLE),
     wire.subscription(wire.Role.STATION),
 ]
+
+
+class HubAlreadyRunningError(FinalError):
+    """Another hub holds this database."""
 
 
 class HubService:
@@ -101,6 +107,7 @@ class HubService:
         self._busy = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
+        self._lock_conn: psycopg.Connection | None = None  # holds the one-hub lock
         self.client = make_client(cfg.hub.client_id, address, clean_session=False, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -136,7 +143,47 @@ class HubService:
                     WatchRegistry(conn).sync(self.cfg.watch)
         return applied
 
+    def claim_database(self) -> None:
+        """Take the database for this hub (a PostgreSQL advisory lock held on a connection
+        of its own for the hub's life), before anything is changed.
+
+        Raises:
+            HubAlreadyRunningError: another hub holds it.
+            StoreUnavailableError: the database cannot be reached.
+        """
+        if self._lock_conn is not None:
+            return
+        with translate_errors("connect"):
+            conn = psycopg.connect(self.db_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (HUB_LOCK_KEY,)).fetchone()
+        if not (row and row[0]):
+            holder = conn.execute(
+                "SELECT a.client_addr, a.backend_start FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"
+            ).fetchone()
+            conn.close()
+            since = f" since {holder[1]:%Y-%m-%d %H:%M:%S %Z}" if holder and holder[1] else ""
+            raise HubAlreadyRunningError(
+                f"another hub is running on this database{since}: stop it first, or give "
+                "this one its own database (--db)"
+            )
+        self._lock_conn = conn
+
+    def release_database(self) -> None:
+        if self._lock_conn is not None:
+            self._lock_conn.close()  # the session's advisory lock goes with it
+            self._lock_conn = None
+
     def start(self) -> None:
+        """Claim the database, migrate it, rebuild state, then connect to the broker.
+
+        Raises:
+            HubAlreadyRunningError: another hub runs on the same database (nothing was
+                changed).
+        """
+        self.claim_database()
         self.prepare_database()
         self._conn = psycopg.connect(self.db_url, autocommit=True)
         self.pipeline.rebuild(self._conn)
@@ -186,6 +233,7 @@ class HubService:
             self.watch.stop()
         if self._conn is not None:
             self._conn.close()
+        self.release_database()
 
     def apply_retention(self) -> PruneResult:
         """Delete what the configured retention no longer keeps (``hub.storage.retention``)."""
