@@ -1,4 +1,6 @@
-"""Schema migrations and retention on a real PostgreSQL 15 (the plain path: no TimescaleDB)."""
+"""Schema migrations, retention and fix identity on a real PostgreSQL, as a role that owns
+its database and is no superuser; the same assertions hold on a server with TimescaleDB
+(``CITYTRACK_TEST_DB``), where the tests that need one mode or the other say so."""
 
 from __future__ import annotations
 
@@ -34,8 +36,25 @@ def conn(pg_url: str) -> Iterator[psycopg.Connection]:
         yield c
 
 
+@pytest.fixture(scope="session")
+def server_timescale(pg_server: str) -> bool:
+    """Whether the test server offers TimescaleDB, asked as the server URL's role: the
+    restricted setting when that role may read it, else what any role sees."""
+    with psycopg.connect(pg_server, autocommit=True) as c:
+        row = c.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')"
+        ).fetchone()
+        available = bool(row and row[0])
+        try:
+            preloaded = c.execute("SHOW shared_preload_libraries").fetchone()
+        except psycopg.errors.InsufficientPrivilege:
+            return schema.timescale_available(c)
+        return available and preloaded is not None and "timescaledb" in preloaded[0]
+
+
 def tables(conn: psycopg.Connection) -> set[str]:
-    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    query = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    rows = conn.execute(query).fetchall()
     return {r[0] for r in rows}
 
 
@@ -51,13 +70,15 @@ def test_steps_are_numbered_in_order_and_same_for_both_modes() -> None:
     assert len(set(ALL_STEPS)) == len(ALL_STEPS)
 
 
-def test_upgrade_on_an_empty_database_then_idempotent(conn: psycopg.Connection) -> None:
+def test_upgrade_on_an_empty_database_then_idempotent(
+    conn: psycopg.Connection, server_timescale: bool
+) -> None:
     assert tables(conn) == set()
     assert schema.upgrade(conn) == ALL_STEPS
     assert tables(conn) == TABLES | {"schema_migrations"}
     assert schema.upgrade(conn) == []
     recorded = conn.execute("SELECT name, timescale FROM schema_migrations ORDER BY name")
-    assert recorded.fetchall() == [(name, False) for name in ALL_STEPS]
+    assert recorded.fetchall() == [(name, server_timescale) for name in ALL_STEPS]
 
 
 def test_plain_path_indexes(conn: psycopg.Connection) -> None:
@@ -87,7 +108,27 @@ def test_upgrade_refuses_a_connection_inside_a_transaction(pg_url: str) -> None:
 
 
 def test_a_failing_step_is_rolled_back_and_named(conn: psycopg.Connection) -> None:
-    # This server has no TimescaleDB: forcing that mode fails at the extension step.
+    conn.execute("CREATE TABLE alerts (x int)")  # in the way of step 0004
+    with pytest.raises(MigrationError) as info:
+        schema.upgrade(conn)
+    assert info.value.step == "0004_alerts"
+    assert isinstance(info.value.__cause__, psycopg.errors.DuplicateTable)
+    done = conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
+    assert [r[0] for r in done] == ALL_STEPS[:3]
+    assert tables(conn) == {"schema_migrations", "drivers", "vehicles", "device_status"} | {
+        "fixes",
+        "alerts",
+    }
+    conn.execute("DROP TABLE alerts")
+    assert schema.upgrade(conn) == ALL_STEPS[3:]
+
+
+def test_forcing_timescale_works_only_where_the_server_has_it(
+    conn: psycopg.Connection, server_timescale: bool
+) -> None:
+    if server_timescale:
+        assert schema.upgrade(conn, timescale=True) == ALL_STEPS
+        return
     with pytest.raises(MigrationError) as info:
         schema.upgrade(conn, timescale=True)
     assert info.value.step == "0001_extensions"
@@ -96,11 +137,13 @@ def test_a_failing_step_is_rolled_back_and_named(conn: psycopg.Connection) -> No
     assert schema.upgrade(conn) == ALL_STEPS  # detection picks the plain path
 
 
-def test_mode_is_fixed_by_the_first_upgrade(conn: psycopg.Connection) -> None:
+def test_mode_is_fixed_by_the_first_upgrade(
+    conn: psycopg.Connection, server_timescale: bool
+) -> None:
     schema.upgrade(conn)
-    with pytest.raises(MigrationError, match="timescale=False"):
-        schema.upgrade(conn, timescale=True)
-    assert schema.upgrade(conn, timescale=False) == []
+    with pytest.raises(MigrationError, match=f"timescale={server_timescale}"):
+        schema.upgrade(conn, timescale=not server_timescale)
+    assert schema.upgrade(conn, timescale=server_timescale) == []
 
 
 def test_concurrent_upgrades_apply_each_step_once(pg_url: str) -> None:
@@ -161,12 +204,20 @@ def test_timescale_steps_make_hypertables_and_policies() -> None:
         schema.Retention(fixes_days=0)
 
 
-def test_timescale_not_detected_on_plain_postgres(conn: psycopg.Connection) -> None:
-    preloaded = conn.execute("SHOW shared_preload_libraries").fetchone()
-    assert preloaded is not None and "timescaledb" not in preloaded[0]
+def test_mode_detected_by_a_role_that_is_no_superuser(
+    conn: psycopg.Connection, server_timescale: bool
+) -> None:
+    role = conn.execute(
+        "SELECT rolsuper, pg_has_role('pg_read_all_settings', 'USAGE') FROM pg_roles"
+        " WHERE rolname = current_user"
+    ).fetchone()
+    assert role == (False, False)  # as the hub's own role: the tests' fixtures see to it
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("SHOW shared_preload_libraries")
+    assert schema.timescale_available(conn) is server_timescale
     schema.upgrade(conn)
     modes = conn.execute("SELECT DISTINCT timescale FROM schema_migrations").fetchall()
-    assert modes == [(False,)]
+    assert modes == [(server_timescale,)]
 
 
 def _fix(seq: int, fix_time: datetime) -> Fix:

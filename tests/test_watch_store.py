@@ -75,7 +75,8 @@ def columns(conn: psycopg.Connection, table: str) -> set[str]:
 
 
 def test_schema_steps_create_the_watch_tables(conn: psycopg.Connection) -> None:
-    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    query = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    rows = conn.execute(query).fetchall()
     assert {r[0] for r in rows} >= WATCH_TABLES
     names = [s.name for s in schema.steps(False)]
     assert names.index("0009_passages") == names.index("0008_watch_registry") + 1

@@ -71,12 +71,22 @@ def steps(timescale: bool, retention: Retention | None = None) -> list[Step]:
     ]
 
 
-def _timescale_available(conn: Connection) -> bool:
+def timescale_available(conn: Connection) -> bool:
+    """Whether this database can use TimescaleDB, asked in a way any role may ask.
+
+    Installed here already (``pg_extension``), or installable: packaged on the server
+    (``pg_available_extensions``) and preloaded, which shows as the loader's own setting
+    ``timescaledb.max_background_workers`` being defined (an integer, not a placeholder).
+    ``shared_preload_libraries`` itself is hidden from roles without
+    ``pg_read_all_settings``.
+    """
     row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
-        " current_setting('shared_preload_libraries')"
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'),"
+        " EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')"
+        " AND EXISTS (SELECT 1 FROM pg_settings"
+        "  WHERE name = 'timescaledb.max_background_workers' AND vartype = 'integer')"
     ).fetchone()
-    return bool(row and row[0] and "timescaledb" in str(row[1]))
+    return bool(row and (row[0] or row[1]))
 
 
 def _applied(conn: Connection) -> dict[str, bool]:
@@ -94,7 +104,7 @@ def _mode(conn: Connection, timescale: bool | None) -> bool:
         with conn.transaction():  # detection inside too: leave no implicit transaction open
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
             applied = _applied(conn)
-            detected = _timescale_available(conn) if timescale is None and not applied else False
+            detected = timescale_available(conn) if timescale is None and not applied else False
     except psycopg.Error as exc:
         raise MigrationError("0000_schema_migrations", str(exc).strip()) from exc
     if not applied:
