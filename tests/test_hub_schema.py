@@ -20,7 +20,7 @@ from hub.storage.schema.ddl import Retention
 
 ALL_STEPS = [s.name for s in schema.steps(timescale=False)]
 TABLES = {
-    *("drivers", "vehicles", "device_status", "fixes", "alerts", "dead_letters"),
+    *("drivers", "vehicles", "device_status", "fixes", "fix_seq_days", "alerts", "dead_letters"),
     *("notifications", "schools", "stations", "children", "guardians", "guardian_children"),
     *("tags", "passages", "watch_events"),
     *("driver_shifts", "driver_daily"),
@@ -218,6 +218,7 @@ def test_mode_detected_by_a_role_that_is_no_superuser(
     schema.upgrade(conn)
     modes = conn.execute("SELECT DISTINCT timescale FROM schema_migrations").fetchall()
     assert modes == [(server_timescale,)]
+    assert schema.recorded_mode(conn) is server_timescale
 
 
 def _fix(seq: int, fix_time: datetime) -> Fix:
@@ -232,7 +233,7 @@ def _fix(seq: int, fix_time: datetime) -> Fix:
 
 
 def test_prune_deletes_only_old_rows(conn: psycopg.Connection) -> None:
-    schema.upgrade(conn)
+    schema.upgrade(conn, timescale=False)
     now = datetime(2025, 6, 1, tzinfo=UTC)
     ages_days = {1: 401, 2: 400.01, 3: 399.99, 4: 10}
     FixRepository(conn).insert_batch(
@@ -249,10 +250,35 @@ def test_prune_deletes_only_old_rows(conn: psycopg.Connection) -> None:
     assert [r[0] for r in left] == [3, 4]
     assert [d.reason for d in dead.recent(10)] == ["age 29"]
     assert prune(conn, Retention(fixes_days=400), now=now) == PruneResult()
+    # a day's seq span goes a day after the day's last fix could have
+    spans = "SELECT min_seq FROM fix_seq_days ORDER BY day"
+    assert [r[0] for r in conn.execute(spans).fetchall()] == [1, 3, 4]
+    assert prune(conn, Retention(fixes_days=400), now=now + timedelta(days=1)).fixes == 1
+    assert [r[0] for r in conn.execute(spans).fetchall()] == [3, 4]
+
+
+def test_prune_leaves_the_policies_tables_to_timescaledb(pg_url: str) -> None:
+    """On TimescaleDB the hub does not delete fixes, dead letters and passages row by row:
+    its retention policies drop their chunks. Here a plain database is marked as created
+    in TimescaleDB mode, which is what ``prune`` goes by."""
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        schema.upgrade(c, timescale=False)
+        c.execute("UPDATE schema_migrations SET timescale = TRUE")
+        now = datetime(2025, 6, 1, tzinfo=UTC)
+        FixRepository(c).insert_batch([_fix(1, now - timedelta(days=500))], now)
+        DeadLetterRepository(c).insert("t", b"x", "old", now - timedelta(days=500))
+        c.execute(
+            "INSERT INTO watch_events (event_id, kind, child_id, time) VALUES ('e', 'k', 'c', %s)",
+            (now - timedelta(days=500),),
+        )
+        result = prune(c, Retention(), now=now)
+        assert result == PruneResult(watch_events=1)
+        assert FixRepository(c).count() == 1
+        assert len(DeadLetterRepository(c).recent(10)) == 1
 
 
 def test_prune_defaults_to_the_database_clock(conn: psycopg.Connection) -> None:
-    schema.upgrade(conn)
+    schema.upgrade(conn, timescale=False)
     real_now = datetime.now(UTC)
     FixRepository(conn).insert_batch(
         [_fix(1, real_now - timedelta(days=500)), _fix(2, real_now - timedelta(days=1))], real_now
@@ -262,3 +288,146 @@ def test_prune_defaults_to_the_database_clock(conn: psycopg.Connection) -> None:
         prune(conn, Retention(fixes_days=-1))
     with pytest.raises(ValueError, match="timezone-aware"):
         prune(conn, Retention(), now=datetime(2025, 1, 1))
+
+
+# --- a fix's identity is (device_id, seq), in both modes -----------------------------------
+
+T0 = datetime(2025, 6, 1, 8, tzinfo=UTC)
+
+
+def assert_device_seq_is_the_identity(conn: psycopg.Connection) -> None:
+    """The assertions every server and mode must pass: a seq stored once is a duplicate
+    whatever fix_time it comes back with, in a later batch or in the same one."""
+    repo = FixRepository(conn)
+    assert repo.insert_batch([_fix(5, T0)], T0) == [("truck-01", 5)]
+    for other in (timedelta(seconds=1), timedelta(hours=1), timedelta(days=3), -timedelta(days=2)):
+        assert repo.insert_batch([_fix(5, T0 + other)], T0) == []
+    assert repo.insert_batch([_fix(7, T0), _fix(7, T0 + timedelta(days=1)), _fix(6, T0)], T0) in (
+        [("truck-01", 6), ("truck-01", 7)],
+        [("truck-01", 7), ("truck-01", 6)],
+    )
+    assert repo.insert_batch([_fix(7, T0 - timedelta(days=1)), _fix(8, T0)], T0) == [
+        ("truck-01", 8)
+    ]
+    assert repo.count() == 4
+    stored = repo.track("truck-01", T0 - timedelta(days=9), T0 + timedelta(days=9))
+    assert [(f.seq, f.fix_time) for f in stored] == [(5, T0), (6, T0), (7, T0), (8, T0)]
+
+
+def test_same_seq_with_another_fix_time_is_a_duplicate(conn: psycopg.Connection) -> None:
+    schema.upgrade(conn)  # the server's own mode: TimescaleDB where it has it
+    assert_device_seq_is_the_identity(conn)
+
+
+def test_same_seq_is_a_duplicate_where_the_unique_key_holds_fix_time(
+    conn: psycopg.Connection,
+) -> None:
+    """The plain database given TimescaleDB's key on fixes, (device_id, seq, fix_time):
+    the identity must not rest on the unique index."""
+    schema.upgrade(conn, timescale=False)
+    conn.execute("DROP INDEX fixes_device_seq_key")
+    conn.execute("CREATE UNIQUE INDEX fixes_device_seq_key ON fixes (device_id, seq, fix_time)")
+    assert_device_seq_is_the_identity(conn)
+
+
+def test_seq_spans_are_filled_from_the_fixes_already_stored(conn: psycopg.Connection) -> None:
+    names = [s.name for s in schema.steps(False)]
+    before = names.index("0015_fix_seq_days")
+    upto = schema.steps(False)[:before]
+    for step in upto:  # a database from before the spans existed
+        for query, params in step.statements:
+            conn.execute(query.encode(), params)
+    conn.execute(
+        "CREATE TABLE schema_migrations (name text PRIMARY KEY, timescale boolean NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    for name in names[:before]:
+        conn.execute("INSERT INTO schema_migrations (name, timescale) VALUES (%s, FALSE)", (name,))
+    conn.execute(
+        "INSERT INTO fixes (device_id, seq, fix_time, recv_time, ingest_time, lat_deg, lon_deg)"
+        " VALUES ('truck-01', 5, %s, %s, %s, 34.6, 135.5)",
+        (T0, T0, T0),
+    )
+    assert schema.upgrade(conn) == names[before:]
+    assert FixRepository(conn).insert_batch([_fix(5, T0 + timedelta(days=3))], T0) == []
+    conn.execute("DROP INDEX fixes_device_seq_key")  # as on TimescaleDB
+    assert FixRepository(conn).insert_batch([_fix(5, T0 + timedelta(days=3))], T0) == []
+    assert FixRepository(conn).count() == 1
+
+
+# --- TimescaleDB's policies follow the configuration --------------------------------------
+
+
+def test_policy_statements_replace_a_policy_of_another_length() -> None:
+    statements = schema.ddl.policies(Retention(fixes_days=90, dead_letters_days=5, passages_days=9))
+    text = [q for q, _ in statements]
+    for table, days in (("fixes", 90), ("dead_letters", 5), ("passages", 9)):
+        remove = next(i for i, q in enumerate(text) if f"remove_retention_policy('{table}'" in q)
+        add = next(i for i, q in enumerate(text) if f"add_retention_policy('{table}'" in q)
+        assert remove < add, "remove a policy of another length before adding"
+        assert "NOT EXISTS" in text[remove] and "'drop_after'" in text[remove]
+        assert statements[remove][1] == statements[add][1] == (days,)
+    compress = [p for q, p in statements if "compression_policy('fixes'" in q]
+    assert compress == [(7,), (7,)]
+
+
+def test_upgrade_with_a_retention_sets_no_policy_on_plain_postgres(
+    conn: psycopg.Connection,
+) -> None:
+    schema.upgrade(conn, timescale=False, retention=Retention(fixes_days=90))
+    assert schema.upgrade(conn, retention=Retention(fixes_days=30)) == []
+    assert conn.execute("SELECT to_regclass('timescaledb_information.jobs')").fetchone() == (None,)
+
+
+def test_hypertables_with_their_own_time_index_skip_the_default_one() -> None:
+    made = {
+        q.split("'")[1]: "create_default_indexes => FALSE" in q
+        for s in schema.steps(timescale=True)
+        for q, _ in s.statements
+        if "create_hypertable" in q
+    }
+    assert made == {"fixes": False, "alerts": True, "dead_letters": True, "passages": False}
+    dropped = "\n".join(q for q, _ in schema.fleet.default_indexes_step(True).statements)
+    assert "alerts_start_time_idx" in dropped and "dead_letters_received_at_idx" in dropped
+
+
+def _jobs(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
+    rows = conn.execute(
+        "SELECT proc_name, hypertable_name,"
+        " coalesce(config->>'drop_after', config->>'compress_after')"
+        " FROM timescaledb_information.jobs WHERE hypertable_schema = current_schema()"
+    ).fetchall()
+    return {(str(p), str(t)): str(v) for p, t, v in rows}
+
+
+def test_timescale_policies_follow_the_retention_on_every_upgrade(
+    conn: psycopg.Connection, server_timescale: bool
+) -> None:
+    if not server_timescale:
+        pytest.skip("needs a server with TimescaleDB (CITYTRACK_TEST_DB)")
+    schema.upgrade(conn, timescale=True, retention=Retention(fixes_days=90, passages_days=9))
+    assert _jobs(conn) == {
+        ("policy_compression", "fixes"): "7 days",
+        ("policy_retention", "fixes"): "90 days",
+        ("policy_retention", "dead_letters"): "30 days",
+        ("policy_retention", "passages"): "9 days",
+    }
+    schema.upgrade(conn, retention=Retention(fixes_days=60, dead_letters_days=3))
+    assert _jobs(conn) == {
+        ("policy_compression", "fixes"): "7 days",
+        ("policy_retention", "fixes"): "60 days",
+        ("policy_retention", "dead_letters"): "3 days",
+        ("policy_retention", "passages"): "30 days",
+    }
+    indexed = conn.execute(
+        "SELECT indexname FROM pg_indexes WHERE tablename IN ('alerts', 'dead_letters')"
+        " AND schemaname = current_schema() ORDER BY 1"
+    ).fetchall()
+    assert [r[0] for r in indexed] == [
+        "alerts_device_kind_start_key",
+        "alerts_kind_start_idx",
+        "alerts_pkey",
+        "alerts_start_idx",
+        "dead_letters_pkey",
+        "dead_letters_received_idx",
+    ]

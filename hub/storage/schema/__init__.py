@@ -43,7 +43,7 @@ from psycopg import pq
 
 from hub.storage.db import Connection, MigrationError
 from hub.storage.schema import drivers, edge_events, fleet, notifications, routes, trips, watch
-from hub.storage.schema.ddl import Retention, Step, sql
+from hub.storage.schema.ddl import Retention, Step, policies, sql
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ def steps(timescale: bool, retention: Retention | None = None) -> list[Step]:
         edge_events.edge_events_step(),
         trips.trips_step(),
         routes.route_stats_step(),
+        fleet.fix_seq_days_step(),
+        fleet.default_indexes_step(timescale),
     ]
 
 
@@ -132,6 +134,26 @@ def _apply(conn: Connection, step: Step, timescale: bool) -> bool:
     return True
 
 
+def recorded_mode(conn: Connection) -> bool | None:
+    """The storage mode the database was upgraded in (True: TimescaleDB), None before the
+    first upgrade. Runs in the caller's transaction, if any."""
+    if conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,):
+        return None
+    row = conn.execute("SELECT bool_or(timescale) FROM schema_migrations").fetchone()
+    return None if row is None or row[0] is None else bool(row[0])
+
+
+def _apply_policies(conn: Connection, retention: Retention) -> None:
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            for query, params in policies(retention):
+                conn.execute(query.encode(), params)
+    except psycopg.Error as exc:
+        raise MigrationError("policies", str(exc).strip()) from exc
+    log.info("TimescaleDB policies follow %s", retention)
+
+
 def upgrade(
     conn: Connection, *, timescale: bool | None = None, retention: Retention | None = None
 ) -> list[str]:
@@ -141,12 +163,16 @@ def upgrade(
         conn: a connection outside any transaction; every step commits on its own.
         timescale: force the storage mode on a new database (None: detect). On a
             database already upgraded the recorded mode is used.
-        retention: policy lengths for TimescaleDB (ignored on plain PostgreSQL).
+        retention: the configured retention (``hub.storage.retention.configured_retention``).
+            On TimescaleDB its compression and retention policies are made to follow it,
+            on every call, replacing policies of other lengths; None leaves existing
+            policies as they are (new ones get ``Retention()``'s defaults). Plain
+            PostgreSQL has no policies: ``prune`` does the work.
 
     Raises:
         MigrationError: ``conn`` is inside a transaction, the mode asked for differs
             from the recorded one, or a step failed (that step is rolled back, the ones
-            before it stay applied).
+            before it stay applied), or the policies could not be set (step ``policies``).
     """
     if conn.info.transaction_status != pq.TransactionStatus.IDLE:
         raise MigrationError("start", "connection is inside a transaction")
@@ -156,4 +182,6 @@ def upgrade(
         if _apply(conn, step, mode):
             log.info("applied schema step %s (timescale=%s)", step.name, mode)
             done.append(step.name)
+    if mode and retention is not None:
+        _apply_policies(conn, retention)
     return done
