@@ -12,20 +12,23 @@ keeps its mode even if TimescaleDB is installed on the server later.
 Two modes, one set of tables (``vehicles``, ``drivers``, ``device_status``, ``fixes``,
 ``alerts``, ``dead_letters``):
 
-* **TimescaleDB** (the extension is available *and* preloaded): ``CREATE EXTENSION
-  timescaledb``; ``fixes`` (on ``fix_time``, 1-day chunks), ``alerts`` (on
-  ``start_time``, 30-day chunks) and ``dead_letters`` (on ``received_at``, 1-day chunks)
-  are hypertables. A unique index on a hypertable must contain its time column, so fixes
-  are unique on (device_id, seq, fix_time): a replayed fix carries the same fix_time and
-  still deduplicates. Fixes are compressed (segment by device_id, order by fix_time) by a
-  policy after ``compress_after_days``; retention policies drop fix chunks after
-  ``fixes_days`` and dead-letter chunks after ``dead_letters_days``. Alerts are kept.
-  (This path is written for TimescaleDB >= 2.11 and not exercised by the test suite,
-  which runs on PostgreSQL without the extension; the tests only check that its SQL
-  parses.)
+* **TimescaleDB** (the extension is installed in the database, or available *and*
+  preloaded; asked in ways any role may, see ``timescale_available``): ``CREATE EXTENSION
+  timescaledb`` (a role that may not create it needs an administrator to run that once);
+  ``fixes`` (on ``fix_time``, 1-day chunks), ``alerts`` (on ``start_time``, 30-day
+  chunks), ``dead_letters`` (on ``received_at``, 1-day chunks) and ``passages`` are
+  hypertables. A unique index on a hypertable must contain its time column, so the index
+  on fixes is (device_id, seq, fix_time) and the identity (device_id, seq) is checked by
+  the insert itself (``hub.storage.fleet.FixRepository.insert_batch``, through
+  ``fix_seq_days``). Fixes are compressed (segment by device_id, order by fix_time DESC,
+  seq DESC) by a policy after ``compress_after_days``; retention policies drop fix
+  chunks after ``fixes_days``, dead-letter chunks after ``dead_letters_days`` and passage
+  chunks after ``passages_days``. Every ``upgrade`` given a ``retention`` sets the
+  policies to it. Alerts are kept. (Written for TimescaleDB >= 2.11; the suite runs it
+  when ``CITYTRACK_TEST_DB`` names a server that has it, else checks that its SQL parses.)
 * **Plain PostgreSQL**: ordinary tables, fixes unique on (device_id, seq), a BRIN index on
-  ``fix_time``; nothing expires by itself, ``prune`` does the retention's job (run it
-  daily).
+  ``fix_time``; nothing expires by itself, ``prune`` does the retention's job (the hub
+  runs it every ``hub.maintenance_interval_s``).
 
 Fixes, statuses and alerts name their device without a foreign key to ``vehicles``: a
 device missing from the registry still has its data kept.
