@@ -175,7 +175,8 @@ def test_timescale_sql_parses(conn: psycopg.Connection) -> None:
     retention = schema.Retention(fixes_days=400, dead_letters_days=30)
     failures: list[str] = []
     with conn.transaction(force_rollback=True):
-        for step in schema.steps(timescale=True, retention=retention):
+        policies = schema.Step("policies", schema.ddl.policies(retention))
+        for step in [*schema.steps(timescale=True, retention=retention), policies]:
             for query, params in step.statements:
                 try:
                     with conn.transaction():
