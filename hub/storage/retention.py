@@ -93,7 +93,8 @@ def prune(conn: Connection, policy: Retention, *, now: datetime | None = None) -
         "DELETE FROM notifications WHERE created_at < %s AND status NOT IN ('queued', 'deferred')",
         (now - timedelta(days=policy.passages_days),),
     ).rowcount
-    # Where the seqs of fixes are stored, a day's row outlives that day's fixes.
+    # A day's seq span (hub.storage.fleet.FixRepository) goes a day after the fixes it
+    # covers: TimescaleDB drops a day's chunk only once all of it has expired.
     conn.execute(
         "DELETE FROM fix_seq_days WHERE day < %s",
         (now - timedelta(days=policy.fixes_days, hours=24),),

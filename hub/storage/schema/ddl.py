@@ -64,7 +64,9 @@ _DAYS = "make_interval(days => %s)"
 _JOB = (
     "SELECT 1 FROM timescaledb_information.jobs WHERE proc_name = '{proc}'"
     " AND hypertable_schema = current_schema() AND hypertable_name = '{table}'"
-    " AND (config->>'{key}')::interval = " + _DAYS
+    # CASE: the cast only for a string, whichever order the server tests the conditions in
+    " AND CASE WHEN jsonb_typeof(config->'{key}') = 'string'"
+    " THEN (config->>'{key}')::interval END = " + _DAYS
 )
 
 
