@@ -11,7 +11,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from app.cli.common import upgrade_schema
+from citytrack.config import load_config
+from citytrack.mqtt import BrokerAddress
 from citytrack.wire import Fix
+from hub.ingest.service import HubService
 from hub.storage import schema
 from hub.storage.db import MigrationError
 from hub.storage.fleet import DeadLetterRepository, FixRepository
@@ -390,6 +394,93 @@ def test_hypertables_with_their_own_time_index_skip_the_default_one() -> None:
     assert made == {"fixes": False, "alerts": True, "dead_letters": True, "passages": False}
     dropped = "\n".join(q for q, _ in schema.fleet.default_indexes_step(True).statements)
     assert "alerts_start_time_idx" in dropped and "dead_letters_received_at_idx" in dropped
+
+
+# TimescaleDB's policy functions and jobs view as plain SQL, same names and arguments: what
+# the policies are, without the extension (which is not on this machine).
+_POLICY_STANDIN = """
+CREATE TABLE policy_jobs (
+    job_id serial, proc_name text, hypertable_schema name, hypertable_name name, config jsonb
+);
+CREATE SCHEMA timescaledb_information;
+CREATE VIEW timescaledb_information.jobs AS SELECT * FROM policy_jobs;
+CREATE FUNCTION standin_add_policy(proc text, relation regclass, key text, days interval)
+RETURNS integer LANGUAGE sql AS $$
+    INSERT INTO policy_jobs (proc_name, hypertable_schema, hypertable_name, config)
+    SELECT proc, n.nspname, c.relname, jsonb_build_object(key, days::text)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = relation AND NOT EXISTS (
+        SELECT 1 FROM policy_jobs j WHERE j.proc_name = proc AND j.hypertable_name = c.relname)
+    RETURNING job_id
+$$;
+CREATE FUNCTION add_retention_policy(
+    relation regclass, drop_after interval, if_not_exists boolean DEFAULT false
+) RETURNS integer LANGUAGE sql AS $$
+    SELECT standin_add_policy('policy_retention', relation, 'drop_after', drop_after)
+$$;
+CREATE FUNCTION add_compression_policy(
+    hypertable regclass, compress_after interval, if_not_exists boolean DEFAULT false
+) RETURNS integer LANGUAGE sql AS $$
+    SELECT standin_add_policy('policy_compression', hypertable, 'compress_after', compress_after)
+$$;
+CREATE FUNCTION remove_retention_policy(relation regclass, if_exists boolean DEFAULT false)
+RETURNS void LANGUAGE sql AS $$
+    DELETE FROM policy_jobs WHERE proc_name = 'policy_retention'
+    AND hypertable_name = (SELECT relname FROM pg_class WHERE oid = relation)
+$$;
+CREATE FUNCTION remove_compression_policy(hypertable regclass, if_exists boolean DEFAULT false)
+RETURNS void LANGUAGE sql AS $$
+    DELETE FROM policy_jobs WHERE proc_name = 'policy_compression'
+    AND hypertable_name = (SELECT relname FROM pg_class WHERE oid = hypertable)
+$$
+"""
+
+
+def _job_ids(conn: psycopg.Connection) -> list[int]:
+    return [r[0] for r in conn.execute("SELECT job_id FROM policy_jobs ORDER BY 1").fetchall()]
+
+
+def test_policies_follow_the_configuration_on_every_upgrade_and_hub_start(pg_url: str) -> None:
+    """The policy statements against a stand-in for TimescaleDB's functions, in a plain
+    database marked as created in TimescaleDB mode (all its steps already applied)."""
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        schema.upgrade(c, timescale=False)
+        c.execute(_POLICY_STANDIN)
+        c.execute("UPDATE schema_migrations SET timescale = TRUE")
+        assert schema.upgrade(c) == [] and _jobs(c) == {}  # no retention: left alone
+        schema.upgrade(c, retention=Retention(fixes_days=90))
+        assert _jobs(c) == {
+            ("policy_compression", "fixes"): "7 days",
+            ("policy_retention", "fixes"): "90 days",
+            ("policy_retention", "dead_letters"): "30 days",
+            ("policy_retention", "passages"): "30 days",
+        }
+        ids = _job_ids(c)
+        schema.upgrade(c, retention=Retention(fixes_days=90))
+        assert _job_ids(c) == ids  # the same lengths: the same jobs
+
+    cfg = load_config()
+    cfg = cfg.model_copy(
+        update={
+            "hub": cfg.hub.model_copy(update={"fixes_retention_days": 45}),
+            "watch": cfg.watch.model_copy(update={"retention_days": 10}),
+        }
+    )
+    upgrade_schema(cfg, pg_url)  # what every command runs first
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        assert _jobs(c)[("policy_retention", "fixes")] == "45 days"
+        assert _jobs(c)[("policy_retention", "passages")] == "10 days"
+        assert _jobs(c)[("policy_retention", "dead_letters")] == "30 days"
+        assert len(_job_ids(c)) == 4
+
+    cfg = cfg.model_copy(
+        update={"hub": cfg.hub.model_copy(update={"dead_letters_retention_days": 3})}
+    )
+    HubService(cfg, BrokerAddress.parse("mqtt://127.0.0.1:1"), pg_url).prepare_database()
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        assert _jobs(c)[("policy_retention", "dead_letters")] == "3 days"
+        assert _jobs(c)[("policy_retention", "fixes")] == "45 days"
+        assert len(_job_ids(c)) == 4
 
 
 def _jobs(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
