@@ -402,7 +402,7 @@ _POLICY_STANDIN = """
 CREATE TABLE policy_jobs (
     job_id serial, proc_name text, hypertable_schema name, hypertable_name name, config jsonb
 );
-CREATE SCHEMA timescaledb_information;
+CREATE SCHEMA IF NOT EXISTS timescaledb_information;
 CREATE VIEW timescaledb_information.jobs AS SELECT * FROM policy_jobs;
 CREATE FUNCTION standin_add_policy(proc text, relation regclass, key text, days interval)
 RETURNS integer LANGUAGE sql AS $$
@@ -440,12 +440,28 @@ def _job_ids(conn: psycopg.Connection) -> list[int]:
     return [r[0] for r in conn.execute("SELECT job_id FROM policy_jobs ORDER BY 1").fetchall()]
 
 
-def test_policies_follow_the_configuration_on_every_upgrade_and_hub_start(pg_url: str) -> None:
-    """The policy statements against a stand-in for TimescaleDB's functions, in a plain
-    database marked as created in TimescaleDB mode (all its steps already applied)."""
+@pytest.fixture
+def policy_standin(pg_url: str, server_timescale: bool) -> Iterator[str]:
+    """``pg_url`` with the stand-in installed, in plain mode; removed afterwards (the test
+    database may be a schema in a database that outlives it)."""
+    if server_timescale:
+        pytest.skip("the server has the real thing (test_timescale_policies_follow_...)")
     with psycopg.connect(pg_url, autocommit=True) as c:
         schema.upgrade(c, timescale=False)
         c.execute(_POLICY_STANDIN)
+        try:
+            yield pg_url
+        finally:
+            c.execute("DROP SCHEMA timescaledb_information CASCADE")
+
+
+def test_policies_follow_the_configuration_on_every_upgrade_and_hub_start(
+    policy_standin: str,
+) -> None:
+    """The policy statements against a stand-in for TimescaleDB's functions, in a plain
+    database marked as created in TimescaleDB mode (all its steps already applied)."""
+    pg_url = policy_standin
+    with psycopg.connect(pg_url, autocommit=True) as c:
         c.execute("UPDATE schema_migrations SET timescale = TRUE")
         assert schema.upgrade(c) == [] and _jobs(c) == {}  # no retention: left alone
         schema.upgrade(c, retention=Retention(fixes_days=90))
