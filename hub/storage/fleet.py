@@ -71,6 +71,40 @@ _FIX_TYPES = (
 _STAGE = "citytrack_fix_stage"
 
 
+# The DELETE empties the stage in the same statement; DISTINCT ON keeps the first copy of
+# a key repeated inside the batch; ``fresh`` drops the keys already stored (in the days
+# whose seq span holds the seq); ``spans`` widens the spans of the days written to.
+# 24 hours, not '1 day': added to a timestamptz, a day follows the session's time zone.
+_INSERT_NEW_FIXES = """
+WITH staged AS (DELETE FROM {stage} RETURNING *),
+batch AS (
+    SELECT DISTINCT ON (device_id, seq) * FROM staged ORDER BY device_id, seq, ord
+),
+fresh AS (
+    SELECT b.* FROM batch b
+    WHERE NOT EXISTS (
+        SELECT 1 FROM fix_seq_days d JOIN fixes f
+            ON f.device_id = d.device_id AND f.seq = b.seq
+            AND f.fix_time >= d.day AND f.fix_time < d.day + interval '24 hours'
+        WHERE d.device_id = b.device_id AND d.max_seq >= b.seq AND d.min_seq <= b.seq
+    )
+),
+inserted AS (
+    INSERT INTO fixes ({cols}) SELECT {cols} FROM fresh
+    ON CONFLICT DO NOTHING RETURNING device_id, seq, fix_time
+),
+spans AS (
+    INSERT INTO fix_seq_days AS d (device_id, day, min_seq, max_seq)
+    SELECT device_id, date_trunc('day', fix_time, 'UTC'), min(seq), max(seq)
+    FROM inserted GROUP BY 1, 2
+    ON CONFLICT (device_id, day) DO UPDATE
+    SET min_seq = least(d.min_seq, excluded.min_seq),
+        max_seq = greatest(d.max_seq, excluded.max_seq)
+)
+SELECT device_id, seq FROM inserted
+"""
+
+
 def _fix_row(fix: Fix, ingest_time: datetime) -> tuple[Any, ...]:
     return tuple(ingest_time if c == "ingest_time" else getattr(fix, c) for c in FIX_COLUMNS)
 
@@ -93,8 +127,17 @@ class FixRepository:
     def insert_batch(self, fixes: Sequence[Fix], ingest_time: datetime) -> list[tuple[str, int]]:
         """Store a batch of fixes stamped with the hub's ``ingest_time`` (aware, UTC).
 
-        Binary COPY into a staging table, then one ``INSERT ... ON CONFLICT DO NOTHING``.
-        A fix already stored, or repeated inside the batch, is stored once.
+        (device_id, seq) is a fix's identity, on plain PostgreSQL and TimescaleDB alike: a
+        fix whose (device_id, seq) is already stored, or repeated inside the batch, is a
+        duplicate and is not stored, whatever its ``fix_time`` (the first one stored
+        stays). A device's seq never goes backwards, so a seq that comes back with another
+        time is a replay of a damaged or reset outbox, not a new position.
+
+        Binary COPY into a staging table, then one ``INSERT ... SELECT`` that skips the
+        keys already stored: looked up in ``fix_seq_days`` (which days of the device hold
+        that seq) and then in those days of ``fixes``, since on TimescaleDB the unique
+        index includes ``fix_time`` and cannot refuse such a fix itself. A lock per device
+        (for the transaction) keeps two writers of one device from both storing a seq.
 
         Returns:
             The (device_id, seq) keys that were new, in no particular order; the caller
@@ -114,15 +157,13 @@ class FixRepository:
                 copy.set_types(["int4", *_FIX_TYPES])
                 for ord_, fix in enumerate(fixes):
                     copy.write_row((ord_, *_fix_row(fix, ingest_time)))
-            # The DELETE empties the stage in the same statement; DISTINCT ON keeps the
-            # first copy of a key repeated inside the batch.
+            # Its own statement: the INSERT's snapshot then sees what a writer that held
+            # the lock before us committed.
             cur.execute(
-                f"WITH staged AS (DELETE FROM {_STAGE} RETURNING *) "
-                f"INSERT INTO fixes ({cols}) "
-                f"SELECT DISTINCT ON (device_id, seq) {cols} FROM staged "
-                "ORDER BY device_id, seq, ord "
-                "ON CONFLICT DO NOTHING RETURNING device_id, seq"
+                "SELECT pg_advisory_xact_lock(hashtextextended('fixes:' || device_id, 0)) "
+                f"FROM (SELECT DISTINCT device_id FROM {_STAGE} ORDER BY 1) d"
             )
+            cur.execute(_INSERT_NEW_FIXES.format(stage=_STAGE, cols=cols))
             return [(str(d), int(s)) for d, s in cur.fetchall()]
 
     @translate_errors("count fixes")
