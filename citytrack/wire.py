@@ -16,6 +16,8 @@ Topics (``citytrack/v1/{role}/{device_id}/{kind}``)::
                                                the detector's own GNSS position
     citytrack/v1/station/{device_id}/status    DeviceStatus (heartbeat with counters)
     citytrack/v1/hub/alert/{device_id}         Alert, published by the hub for live views
+    citytrack/v1/hub/ack/{device_id}           Watermark, retained: the highest seq of the
+                                               device the hub has taken in (end-to-end ack)
 
 Errors::
 
@@ -25,6 +27,7 @@ Errors::
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -144,6 +147,11 @@ def subscription(role: Role | None = None, kind: Kind | None = None) -> str:
 
 def alert_topic(device_id: str) -> str:
     return f"{TOPIC_ROOT}/hub/alert/{device_id}"
+
+
+def watermark_topic(device_id: str) -> str:
+    """Where the hub publishes ``device_id``'s ``Watermark`` (retained)."""
+    return f"{TOPIC_ROOT}/hub/ack/{device_id}"
 
 
 def parse_topic(topic: str) -> tuple[Role, str, Kind]:
@@ -326,6 +334,27 @@ class Alert(BaseModel):
     lat_deg: float
     lon_deg: float
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Watermark(BaseModel):
+    """The hub's end-to-end acknowledgement to one device: every message of it up to
+    ``seq`` is in the hub's database (stored, a duplicate of a stored one, or refused as a
+    dead letter). Retained, so a device reads it when it (re)connects; a device deletes a
+    message from its outbox only when a watermark covers it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    schema_version: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
+    device_id: DeviceId
+    seq: Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
+    time: UtcTime = Field(description="hub clock when the watermark was made, UTC")
+
+
+def with_seq(payload: bytes, seq: int) -> bytes:
+    """``payload`` (a device message's JSON) with its ``seq`` replaced."""
+    body = json.loads(payload)
+    body["seq"] = seq
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def encode(message: BaseModel) -> bytes:

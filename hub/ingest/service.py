@@ -12,6 +12,12 @@ lost database is retried with a backoff capped at ``MAX_DB_BACKOFF_S``; the mess
 unacknowledged. Each device has its own queue in the inbox (``hub.ingest.inbox``), so one
 device's flood does not hold up the others.
 
+After each commit the hub publishes, per device whose messages the batch held, a retained
+``Watermark``: the highest seq it has taken in. Devices delete outbox rows only when a
+watermark covers them (end to end: a broker that crashes after PUBACK loses nothing), and
+a new outbox numbers its messages after it. On every connect all watermarks are published
+again, in case the broker lost its retained messages.
+
 Readiness (``readiness()``, served at ``/readyz``): the broker connection, the database, the
 worker thread, the inbox depth and the age of the newest message.
 
@@ -49,7 +55,7 @@ from hub.pipeline.runner import Pipeline, build_pipeline
 from hub.storage import schema
 from hub.storage.db import StoreRejectedError, StoreUnavailableError, translate_errors
 from hub.storage.drivers import RosterRepository
-from hub.storage.fleet import DeadLetterRepository, DeviceRepository
+from hub.storage.fleet import DeadLetterRepository, DeviceRepository, watermarks
 from hub.storage.retention import PruneResult, configured_retention, prune
 from hub.storage.rollups import RollupJob, RollupResult
 from hub.storage.watch import WatchRegistry
@@ -116,6 +122,7 @@ class HubService:
         self.link.attach(self.client)
         self._db_error = ""  # why the database failed last ("" while it answers)
         self._newest: float | None = None  # monotonic time of the newest message
+        self._marks: dict[str, int] = {}  # per device, the watermark published
         self._throttle = ThrottledLog(log, LOG_INTERVAL_S)
         self._subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: self._subscribed.set()
@@ -187,7 +194,9 @@ class HubService:
         self.prepare_database()
         self._conn = psycopg.connect(self.db_url, autocommit=True)
         self.pipeline.rebuild(self._conn)
+        self._marks = watermarks(self._conn)
         self.add_listener(self._publish_alerts)
+        self.add_listener(self._publish_watermarks)
         if self.watch is not None:
             self.watch.start(self._conn)
         self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
@@ -272,6 +281,8 @@ class HubService:
             return
         client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
         self.link.up()
+        for device_id, seq in list(self._marks.items()):  # a broker may have lost them
+            self._publish_watermark(device_id, seq)
         if not flags.session_present and self.link.failures:
             log.warning(
                 "the broker kept no session for the hub (client id %r): messages sent while "
@@ -392,6 +403,18 @@ class HubService:
         if self._conn is not None:
             self._conn.close()
         self._conn = None  # the next attempt connects afresh
+
+    def _publish_watermarks(self, batch: Batch) -> None:
+        """After a commit: each device whose messages it held learns how far the hub has
+        them (retained, so a device reconnecting or replaced reads it)."""
+        for device_id, seq in batch.taken.items():
+            if seq > self._marks.get(device_id, 0):
+                self._marks[device_id] = seq
+                self._publish_watermark(device_id, seq)
+
+    def _publish_watermark(self, device_id: str, seq: int) -> None:
+        mark = wire.Watermark(device_id=device_id, seq=seq, time=wire.utcnow())
+        self.client.publish(wire.watermark_topic(device_id), wire.encode(mark), qos=1, retain=True)
 
     def _publish_alerts(self, batch: Batch) -> None:
         for alert in batch.stored_alerts:

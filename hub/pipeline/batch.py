@@ -37,6 +37,9 @@ class Batch:
     passages: list[wire.Passage] = field(default_factory=list)  # incl. Sighting
     edge_events: list[wire.DrivingEvent] = field(default_factory=list)
     dead: list[tuple[Inbound, str]] = field(default_factory=list)
+    # per device, the highest seq decoded in this batch (stored, a duplicate, or refused
+    # for its times): what the hub's watermark confirms once the batch commits
+    taken: dict[str, int] = field(default_factory=dict)
     new_fixes: list[wire.Fix] = field(default_factory=list)
     alerts: list[wire.Alert] = field(default_factory=list)
     stored_alerts: list[wire.Alert] = field(default_factory=list)
@@ -46,7 +49,11 @@ class Batch:
 
     def sizes(self) -> dict[str, int]:
         """How long each list is now (to ``trim`` back to after a failed step)."""
-        return {f.name: len(getattr(self, f.name)) for f in fields(self) if f.name != "inbound"}
+        return {
+            f.name: len(getattr(self, f.name))
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), list) and f.name != "inbound"
+        }
 
     def trim(self, sizes: dict[str, int]) -> None:
         """Drop what a failed step added: each list back to its length in ``sizes``."""

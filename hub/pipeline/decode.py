@@ -64,6 +64,9 @@ class DecodeHandler:
             try:
                 decoded = wire.decode(msg.topic, msg.payload)
                 role = wire.parse_topic(msg.topic)[0]
+                seq = getattr(decoded, "seq", None)
+                if seq is not None and decoded.device_id in self.known:
+                    batch.taken[decoded.device_id] = max(seq, batch.taken.get(decoded.device_id, 0))
                 if role in self.admit:
                     wire.check_times(decoded, now[role], self.admit[role].window)
             except wire.ContractError as exc:

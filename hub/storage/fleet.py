@@ -209,6 +209,21 @@ class FixRepository:
         return [Fix(**utc_row(r, "fix_time", "recv_time")) for r in rows]
 
 
+def watermarks(conn: Connection) -> dict[str, int]:
+    """Per device, the highest seq stored of its fixes, edge events and passages (what the
+    hub's retained watermarks say after a restart)."""
+    with translate_errors("read watermarks"):
+        rows = conn.execute(
+            "SELECT device_id, max(max_seq) FROM fix_seq_days GROUP BY device_id "
+            "UNION ALL SELECT device_id, max(seq) FROM edge_events GROUP BY device_id "
+            "UNION ALL SELECT station_id, max(seq) FROM passages GROUP BY station_id"
+        ).fetchall()
+    marks: dict[str, int] = {}
+    for device_id, seq in rows:
+        marks[str(device_id)] = max(int(seq), marks.get(str(device_id), 0))
+    return marks
+
+
 # --- alerts -------------------------------------------------------------------------------
 
 
