@@ -247,6 +247,12 @@ class DrivingEvent(_Message):
             raise ValueError("need start_time <= end_time")
         return self
 
+    @model_validator(mode="after")
+    def _direction_of_a_turn(self) -> DrivingEvent:
+        if self.direction is not None and self.event_kind != EventKind.HARSH_CORNERING:
+            raise ValueError(f"a {self.event_kind.value} event has no direction")
+        return self
+
 
 class Alert(BaseModel):
     """A detector's finding, as the hub stores and publishes it."""
