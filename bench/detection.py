@@ -64,7 +64,7 @@ from analytics.driving.findings import to_alert
 from analytics.driving.zones import ZoneIndex
 from citytrack.config import CitytrackConfig, load_config
 from citytrack.geo import distance_between_m
-from citytrack.wire import Alert, Fix
+from citytrack.wire import Alert, Fix, ManoeuvreDetails
 from edge_agent.nmea import NmeaFixDecoder
 from evaluation.episodes import match_episodes
 from firmware_sim import scenarios
@@ -296,6 +296,13 @@ def run_truck(job: tuple[TruckPlan, str]) -> TruckResult:
     return result
 
 
+def _peak_mps2(alert: Alert) -> float:
+    """The peak of an edge alert (a harsh kind's, always measured), m/s^2."""
+    details = alert.details
+    assert isinstance(details, ManoeuvreDetails) and details.peak_mps2 is not None, details
+    return details.peak_mps2
+
+
 def score_edge(
     result: TruckResult,
     scenario: TruckScenario,
@@ -312,7 +319,7 @@ def score_edge(
     for row in HARSH:
         mine = [lb for lb in scenario.labels if lb.kind == row]
         pairs = match_episodes(mine, [a for a in run.alerts if a.kind == row]).matched
-        result.imu_peaks[row] = [a.details["peak_mps2"] / lb.peak_value for lb, a in pairs]
+        result.imu_peaks[row] = [_peak_mps2(a) / lb.peak_value for lb, a in pairs]
     found = {id(lb) for row in HARSH for lb in match_row(scenario.labels, run.alerts, row)[0]}
     result.imu_causes = causes + Counter(
         f"missed {lb.kind} ({scenario.plan.vehicle_class})"

@@ -17,7 +17,7 @@ from app.cli.alerts import peak_text, show_alerts
 from app.services import free_port
 from citytrack.config import load_config
 from citytrack.errors import InvalidInputError
-from citytrack.wire import Alert
+from citytrack.wire import Alert, CorneringDetails, HarshDetails, SpeedingDetails
 from hub.storage import schema
 from hub.storage.fleet import AlertRepository, DeviceRepository, StoredAlert
 
@@ -139,6 +139,8 @@ def test_the_command_reads_naive_times_in_city_time(db_url: str) -> None:
 
 
 def test_peak_text() -> None:
-    assert peak_text({"peak_mps2": 3.04}) == "3.0 m/s²"
-    assert peak_text({"max_speed_kmh": 61.4}) == "61 km/h"
-    assert peak_text({}) == ""
+    assert peak_text(HarshDetails(peak_mps2=3.04)) == "3.0 m/s²"
+    assert peak_text(CorneringDetails(peak_mps2=4.96)) == "5.0 m/s²"
+    assert peak_text(SpeedingDetails(max_speed_kmh=61.4)) == "61 km/h"
+    assert peak_text(SpeedingDetails(max_speed_kmh=61.4, limit_kmh=40.0)) == "61 km/h (limit 40)"
+    assert peak_text(HarshDetails()) == peak_text(SpeedingDetails(limit_kmh=40.0)) == ""

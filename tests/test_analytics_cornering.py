@@ -54,18 +54,18 @@ def test_a_90_degree_turn_at_40_kmh_in_2_s_is_harsh(
     events = run(noisy(g.turn(40 * KMH, turn_deg, 2.0, rate_hz)), HEAVY)
     assert [e.kind for e in events] == [EventKind.HARSH_CORNERING]
     ev = events[0]
-    assert ev.details["direction"] == direction
-    assert ev.details["peak_mps2"] == pytest.approx(8.7, abs=0.5)
-    assert ev.details["threshold_mps2"] == HEAVY.harsh_cornering_mps2
-    assert ev.details["turn_deg"] == pytest.approx(90.0, abs=10.0)
-    assert ev.details["speed_mps"] == pytest.approx(11.1, abs=0.5)
+    assert ev.details.direction == direction
+    assert ev.details.peak_mps2 == pytest.approx(8.7, abs=0.5)
+    assert ev.details.threshold_mps2 == HEAVY.harsh_cornering_mps2
+    assert ev.details.turn_deg == pytest.approx(90.0, abs=10.0)
+    assert ev.details.speed_mps == pytest.approx(11.1, abs=0.5)
     assert ev.severity == "high"
     assert 2.0 <= ev.duration_s <= 5.0  # the turn and the 2 s window
 
 
 def test_turning_through_north_is_one_turn() -> None:
     events = run(noisy(g.turn(40 * KMH, 90.0, 2.0, 1, course0=315.0)), HEAVY)
-    assert len(events) == 1 and events[0].details["turn_deg"] == pytest.approx(90.0, abs=5.0)
+    assert len(events) == 1 and events[0].details.turn_deg == pytest.approx(90.0, abs=5.0)
 
 
 def test_the_threshold_depends_on_the_class() -> None:
@@ -103,7 +103,7 @@ def test_an_s_bend_is_two_episodes() -> None:
     segs = [(3.0, 0.0, 0.0), (2.0, 0.0, 40.0), (2.0, 0.0, -40.0), (3.0, 0.0, 0.0)]
     track = g.fixes(g.motion(segs, v0=10.0, course0=0.0, rate_hz=10))
     events = run(track, HEAVY)
-    assert [e.details["direction"] for e in events] == ["right", "left"]
+    assert [e.details.direction for e in events] == ["right", "left"]
 
 
 def test_a_gap_or_a_fix_without_course_ends_the_episode() -> None:

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from analytics.driving.detectors import VehicleDetectors, harsh_events_track
 from analytics.driving.findings import DetectedEvent, to_alert
 from analytics.driving.zones import Limit, ZoneIndex
 from citytrack.config import QualityConfig, VehicleClass, load_config
 from citytrack.geo import EARTH_RADIUS_M
-from citytrack.wire import Alert, EventKind, Fix, encode
+from citytrack.wire import Alert, EventKind, Fix, HarshDetails, SpeedingDetails, encode
 from tests import gnss_tracks as g
 
 CONFIG = load_config()
@@ -83,7 +84,7 @@ def test_braking_while_speeding_gives_both_events(rate_hz: int) -> None:
     assert sorted(e.kind for e in found) == [EventKind.HARSH_BRAKING, EventKind.SPEEDING]
     assert det.flush() == []
     speeding = next(e for e in found if e.kind == EventKind.SPEEDING)
-    assert speeding.details["zone_id"] == "zone30-naniwa"
+    assert speeding.details.zone_id == "zone30-naniwa"
     assert speeding.start == T0
     assert det.quality_counts.accepted == len(braking_in_zone(rate_hz))
 
@@ -137,7 +138,7 @@ def test_the_speed_limit_comes_from_limit_for() -> None:
     det = VehicleDetectors(HEAVY, CONFIG.detectors.speeding, ZONES, limit_for=limit_for)
     fixes = g.fixes(g.cruise(10.0, 10, 1))  # 36 km/h where the zones say 60
     events = [e for f in fixes for e in det.step(f)] + det.flush()
-    assert [e.details["zone_id"] for e in events if e.kind == EventKind.SPEEDING] == ["seg-42"]
+    assert [e.details.zone_id for e in events if e.kind == EventKind.SPEEDING] == ["seg-42"]
     assert looked_up == fixes
 
 
@@ -260,7 +261,7 @@ def test_a_real_harsh_brake_is_still_detected(
 ) -> None:
     events = harsh(run(noisy(g.brake(v0, decel, rate_hz), seed), CLASSES[cls]))
     assert [e.kind for e in events] == [EventKind.HARSH_BRAKING]
-    assert events[0].details["peak_mps2"] == pytest.approx(decel, abs=1.0)
+    assert events[0].details.peak_mps2 == pytest.approx(decel, abs=1.0)
 
 
 @pytest.mark.parametrize("rate_hz", [1, 10])
@@ -316,17 +317,15 @@ def event(**details: float | str | None) -> DetectedEvent:
         end=T0 + timedelta(seconds=9),
         lat_deg=IN_ZONE[0],
         lon_deg=IN_ZONE[1],
-        details=details,
+        details=SpeedingDetails(**details),
     )
 
 
-def test_event_details_are_read_only_and_copied() -> None:
-    source: dict[str, float | str | None] = {"max_speed_kmh": 43.0, "zone_id": "zone30-naniwa"}
-    ev = event(**source)
-    source["max_speed_kmh"] = 99.0
-    assert ev.details["max_speed_kmh"] == 43.0
-    with pytest.raises(TypeError):
-        ev.details["max_speed_kmh"] = 1.0  # type: ignore[index]
+def test_event_details_are_frozen() -> None:
+    ev = event(max_speed_kmh=43.0, zone_id="zone30-naniwa")
+    assert ev.details.max_speed_kmh == 43.0
+    with pytest.raises(ValidationError, match="frozen"):
+        ev.details.max_speed_kmh = 1.0  # type: ignore[misc]
     assert hash(ev) == hash(event(max_speed_kmh=43.0, zone_id="zone30-naniwa"))
     assert ev != event(max_speed_kmh=44.0, zone_id="zone30-naniwa")
     assert ev.duration_s == 9.0
@@ -334,9 +333,18 @@ def test_event_details_are_read_only_and_copied() -> None:
 
 def test_event_rejects_unknown_kind_and_reversed_times() -> None:
     with pytest.raises(ValueError, match="kind"):
-        DetectedEvent("tailgating", "low", T0, T0, 0.0, 0.0)
+        DetectedEvent("tailgating", "low", T0, T0, 0.0, 0.0, SpeedingDetails())
     with pytest.raises(ValueError, match="before"):
-        DetectedEvent(EventKind.SPEEDING, "low", T0, T0 - timedelta(seconds=1), 0.0, 0.0)
+        DetectedEvent(
+            EventKind.SPEEDING, "low", T0, T0 - timedelta(seconds=1), 0.0, 0.0, SpeedingDetails()
+        )
+
+
+def test_event_rejects_details_of_another_kind() -> None:
+    with pytest.raises(ValueError, match="speeding event takes SpeedingDetails, not HarshDetails"):
+        DetectedEvent(EventKind.SPEEDING, "low", T0, T0, 0.0, 0.0, HarshDetails(peak_mps2=4.0))
+    with pytest.raises(ValueError, match="takes CorneringDetails, not HarshDetails"):
+        DetectedEvent(EventKind.HARSH_CORNERING, "low", T0, T0, 0.0, 0.0, HarshDetails())
 
 
 def test_to_alert_carries_everything_over() -> None:
@@ -346,6 +354,12 @@ def test_to_alert_carries_everything_over() -> None:
     assert (alert.kind, alert.severity) == (EventKind.SPEEDING, "medium")
     assert (alert.start_time, alert.end_time) == (ev.start, ev.end)
     assert (alert.lat_deg, alert.lon_deg) == IN_ZONE
-    assert alert.details == dict(ev.details)
+    assert alert.details == ev.details
+    assert alert.details.model_dump() == {
+        "duration_s": 9.0,
+        "max_speed_kmh": 43.0,
+        "limit_kmh": 30.0,
+        "zone_id": "zone30-naniwa",
+    }
     assert Alert.model_validate_json(encode(alert)) == alert
     assert to_alert(ev, "truck-03", None).driver_id is None

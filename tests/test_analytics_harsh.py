@@ -87,11 +87,11 @@ def test_1hz_braking_11_6_1_0_is_one_event() -> None:
     assert len(events) == 1
     ev = events[0]
     assert ev.kind == EventKind.HARSH_BRAKING
-    assert ev.details["peak_mps2"] == pytest.approx(5.0)
-    assert ev.details["speed_from_mps"] == 11 and ev.details["speed_to_mps"] == 1
+    assert ev.details.peak_mps2 == pytest.approx(5.0)
+    assert ev.details.speed_from_mps == 11 and ev.details.speed_to_mps == 1
     # the episode counts its first window: from the last 11 m/s fix to the 1 m/s fix
     assert (ev.start, ev.end) == (T0 + timedelta(seconds=2), T0 + timedelta(seconds=4))
-    assert ev.details["duration_s"] == pytest.approx(2.0)
+    assert ev.details.duration_s == pytest.approx(2.0)
     assert ev.severity == "high"  # 5.0 / 3.0 >= 1.5
     assert ev.lat_deg == pytest.approx(34.66 + 3e-5)  # first fix of peak deceleration
 
@@ -111,7 +111,7 @@ def test_harsh_braking_5mps2_from_11_is_detected(rate_hz: int, seed: int) -> Non
     speeds = noisy(ramp(11, -5, 0, rate_hz), 0.1, seed)
     events = run(fixes(speeds, rate_hz), HEAVY)
     assert [e.kind for e in events] == [EventKind.HARSH_BRAKING]
-    assert events[0].details["peak_mps2"] == pytest.approx(5.0, abs=0.5)
+    assert events[0].details.peak_mps2 == pytest.approx(5.0, abs=0.5)
     assert 1.0 <= events[0].duration_s <= 3.5
 
 
@@ -128,7 +128,7 @@ def test_harsh_acceleration_3mps2_depends_on_class(rate_hz: int) -> None:
     events = run(fixes(speeds, rate_hz), HEAVY)
     assert [e.kind for e in events] == [EventKind.HARSH_ACCELERATION]
     assert events[0].severity == "medium"  # 3.0 / 2.2 is between 1.2 and 1.5
-    assert events[0].details["threshold_mps2"] == HEAVY.harsh_acceleration_mps2
+    assert events[0].details.threshold_mps2 == HEAVY.harsh_acceleration_mps2
     assert run(fixes(speeds, rate_hz), LIGHT) == []  # 3.4 m/s^2 threshold
 
 

@@ -297,9 +297,9 @@ def test_demo_speeding_with_road_limits_is_exactly_the_scripted_episodes(
     assert score.as_dict() == {"detected": len(labels), "missed": 0, "false": 0}
     for label, alert in score.matched:
         if label.kind == "speeding_road":
-            assert (alert.details["zone_id"], alert.details["limit_kmh"]) == ("chuo-odori", 60)
+            assert (alert.details.zone_id, alert.details.limit_kmh) == ("chuo-odori", 60)
         else:
-            assert alert.details["zone_id"] == label.zone_id
+            assert alert.details.zone_id == label.zone_id
 
 
 @pytest.mark.parametrize("truck", CITY.trucks, ids=lambda t: t.device_id)

@@ -69,10 +69,10 @@ def test_40_kmh_in_a_school_zone_is_one_event_at_its_end() -> None:
     ev = per_fix[11][0]
     assert ev.kind == EventKind.SPEEDING
     assert (ev.start, ev.end) == (T0 + timedelta(seconds=3), T0 + timedelta(seconds=10))
-    assert ev.details["max_speed_kmh"] == pytest.approx(43)
-    assert ev.details["limit_kmh"] == 30 and ev.details["zone_id"] == "zone30-naniwa"
-    assert ev.details["zone_kind"] == "school_zone"
-    assert ev.details["duration_s"] == pytest.approx(7)
+    assert ev.details.max_speed_kmh == pytest.approx(43)
+    assert ev.details.limit_kmh == 30 and ev.details.zone_id == "zone30-naniwa"
+    assert ev.details.zone_kind == "school_zone"
+    assert ev.details.duration_s == pytest.approx(7)
     assert ev.severity == "medium"  # 13 km/h over
 
 
@@ -82,8 +82,8 @@ def test_40_kmh_on_the_road_is_fine() -> None:
 
 def test_80_kmh_on_the_road_is_speeding_against_the_default_limit() -> None:
     (ev,) = run(drive([50] * 3 + [80] * 10 + [50] * 3, ON_ROAD))
-    assert ev.details["limit_kmh"] == 60 and ev.details["zone_id"] is None
-    assert ev.details["zone_kind"] == "default"
+    assert ev.details.limit_kmh == 60 and ev.details.zone_id is None
+    assert ev.details.zone_kind == "default"
     assert ev.severity == "high"
 
 
@@ -100,7 +100,7 @@ def test_at_limit_plus_tolerance_is_not_over() -> None:
 def test_one_event_per_episode_at_10_hz() -> None:
     episode = [45 + 0.3 * (-1) ** i for i in range(200)]  # 20 s over, speed wobbling
     events = run(drive([25] * 20 + episode + [25] * 20 + episode[:100] + [25] * 5, rate_hz=10))
-    assert [e.details["duration_s"] for e in events] == pytest.approx([19.9, 9.9])
+    assert [e.details.duration_s for e in events] == pytest.approx([19.9, 9.9])
 
 
 def test_an_open_episode_is_closed_by_flush() -> None:
@@ -122,8 +122,8 @@ def test_leaving_the_zone_still_too_fast_continues_the_episode() -> None:
     track = drive([40] * 6) + [fix(6 + i, 70, ON_ROAD) for i in range(6)] + [fix(12, 50, ON_ROAD)]
     (ev,) = run(track)
     assert (ev.start, ev.end) == (T0, T0 + timedelta(seconds=11))
-    assert ev.details["limit_kmh"] == 30 and ev.details["zone_id"] == "zone30-naniwa"
-    assert ev.details["max_speed_kmh"] == pytest.approx(70)
+    assert ev.details.limit_kmh == 30 and ev.details.zone_id == "zone30-naniwa"
+    assert ev.details.max_speed_kmh == pytest.approx(70)
     assert (ev.lat_deg, ev.lon_deg) == ON_ROAD  # where the max was
     assert ev.severity == "medium"  # worst excess: 10 km/h over 30, 10 km/h over 60
 
@@ -139,7 +139,7 @@ def test_entering_a_zone_reports_the_zone() -> None:
     track = [fix(i, 50, ON_ROAD) for i in range(5)] + [fix(5 + i, 50) for i in range(8)]
     (ev,) = run(track)
     assert ev.start == T0 + timedelta(seconds=5)
-    assert ev.details["zone_id"] == "zone30-naniwa"
+    assert ev.details.zone_id == "zone30-naniwa"
 
 
 @pytest.mark.parametrize(("silent_s", "expected"), [(4, 1), (6, 2)])

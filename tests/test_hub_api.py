@@ -36,7 +36,11 @@ def alert(device_id: str, kind: str, minute: int) -> Alert:
         end_time=start + timedelta(seconds=4),
         lat_deg=34.66,
         lon_deg=135.49,
-        details={"max_speed_kmh": 52.0, "limit_kmh": 30.0},
+        details=(
+            {"max_speed_kmh": 52.0, "limit_kmh": 30.0}
+            if kind == "speeding"
+            else {"peak_mps2": 4.1, "threshold_mps2": 3.0}
+        ),
     )
 
 

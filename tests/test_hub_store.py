@@ -171,7 +171,9 @@ def make_alert(device_id: str, kind: str, minute: int, severity: str = "medium")
         end_time=start + timedelta(seconds=3.5),
         lat_deg=34.66,
         lon_deg=135.49,
-        details={"peak_mps2": 3.4, "zone_id": None},
+        details={"max_speed_kmh": 52.0, "zone_id": None}
+        if kind == "speeding"
+        else {"peak_mps2": 3.4},
     )
 
 

@@ -64,8 +64,8 @@ def test_gps_alert_then_edge_event_is_one_alert_published_once(
     batch = pipeline.process(conn, [inbound(event(1, 10.2, 11.6))])
     assert batch.stored_alerts == []  # a merge is not published again
     (alert,) = AlertRepository(conn).query(device_id="truck-01")
-    assert alert.details["sources"] == ["gps", "imu"]
-    assert alert.details["imu_peak_mps2"] == 5.2 and alert.details["imu_seq"] == 1
+    assert alert.details.sources == ("gps", "imu")
+    assert alert.details.imu_peak_mps2 == 5.2 and alert.details.imu_seq == 1
     assert pipeline.counters.alerts_merged == 1
 
 
@@ -73,12 +73,12 @@ def test_edge_event_then_gps_alert_is_one_alert(
     conn: psycopg.Connection, pipeline: Pipeline
 ) -> None:
     batch = pipeline.process(conn, [inbound(event(1, 10.2, 11.6))])
-    assert [(a.kind, a.details["sources"]) for a in batch.stored_alerts] == [
-        ("harsh_braking", ["imu"])
+    assert [(a.kind, a.details.sources) for a in batch.stored_alerts] == [
+        ("harsh_braking", ("imu",))
     ]
     assert fixes_batch(pipeline, conn) == []
     (alert,) = AlertRepository(conn).query(device_id="truck-01")
-    assert alert.details["sources"] == ["gps", "imu"] and "gps_peak_mps2" in alert.details
+    assert alert.details.sources == ("gps", "imu") and alert.details.gps_peak_mps2 is not None
     assert (alert.lat_deg, alert.driver_id) == (34.6701, "drv-tanaka")
 
 
@@ -103,5 +103,5 @@ def test_an_edge_event_without_position_is_placed_at_the_nearest_fix_or_not_rais
     pipeline.process(conn, [inbound(fix(30, 8.0))])
     placed = event(2, 31.0, 33.0, lat_deg=None, lon_deg=None, event_kind="harsh_cornering")
     (alert,) = pipeline.process(conn, [inbound(placed)]).stored_alerts
-    assert (alert.lat_deg, alert.lon_deg, alert.details["sources"]) == (34.67, 135.496, ["imu"])
+    assert (alert.lat_deg, alert.lon_deg, alert.details.sources) == (34.67, 135.496, ("imu",))
     assert EdgeEventRepository(conn).count() == 2

@@ -70,8 +70,8 @@ def test_gps_first_then_imu_in_a_later_batch() -> None:
     store.batch([imu(7, 10.6, 12.4)])
     (alert,) = store.alerts
     assert sources_of(alert) == ["gps", "imu"]
-    assert alert.details["imu_peak_mps2"] == 5.4 and alert.details["imu_seq"] == 7
-    assert alert.details["peak_mps2"] == 5.0  # the first finding's own figures stay
+    assert alert.details.imu_peak_mps2 == 5.4 and alert.details.imu_seq == 7
+    assert alert.details.peak_mps2 == 5.0  # the first finding's own figures stay
     assert alert.start_time == T0 + timedelta(seconds=10)
     assert store.published == [gps(10.0, 12.0).alert]  # published once, as first seen
 
@@ -82,9 +82,9 @@ def test_imu_first_then_gps() -> None:
     store.batch([gps(10.0, 12.0)])
     (alert,) = store.alerts
     assert sources_of(alert) == ["gps", "imu"]
-    assert alert.details["gps_peak_mps2"] == 5.0
-    assert alert.details["gps_start_time"] == (T0 + timedelta(seconds=10)).isoformat()
-    assert alert.details["peak_mps2"] == 5.4 and alert.lat_deg == 34.6701
+    assert alert.details.gps_peak_mps2 == 5.0
+    assert alert.details.gps_start_time == T0 + timedelta(seconds=10)
+    assert alert.details.peak_mps2 == 5.4 and alert.lat_deg == 34.6701
     assert len(store.published) == 1
 
 
@@ -133,7 +133,7 @@ def test_an_imu_only_cornering_is_its_own_alert() -> None:
     plan = reconcile([], [imu(4, 30.0, 32.5, kind="harsh_cornering")])
     (alert,) = plan.created
     assert (alert.kind, sources_of(alert), alert.severity) == ("harsh_cornering", ["imu"], "high")
-    assert alert.details["direction"] == "left" and alert.details["duration_s"] == 2.5
+    assert alert.details.direction == "left" and alert.details.duration_s == 2.5
 
 
 def test_two_gps_alerts_never_merge_and_the_imu_joins_the_closest() -> None:

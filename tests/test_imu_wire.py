@@ -51,6 +51,11 @@ def test_event_round_trips_on_its_topic() -> None:
         (TOPIC, wire.encode(event()).replace(b"07:42:02.5", b"07:41:02.5"), "start_time <= end"),
         (TOPIC, wire.encode(event()).replace(b"harsh_cornering", b"speeding"), "event_kind"),
         (TOPIC, wire.encode(event()).replace(b'"seq":12', b'"seq":0'), "seq"),
+        (
+            TOPIC,
+            wire.encode(event()).replace(b"harsh_cornering", b"harsh_braking"),
+            "a harsh_braking event has no direction",
+        ),
     ],
 )
 def test_bad_events_are_refused(topic: str, body: bytes, reason: str) -> None:

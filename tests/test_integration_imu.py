@@ -83,7 +83,7 @@ class Truck:
 def both_sides_found(pg_url: str, episodes: int) -> bool:
     with psycopg.connect(pg_url) as conn:
         alerts = AlertRepository(conn).query(limit=100)
-    merged = [a for a in alerts if a.details.get("sources") == ["gps", "imu"]]
+    merged = [a for a in alerts if a.details.sources == ("gps", "imu")]
     return len(merged) >= episodes
 
 
@@ -128,7 +128,7 @@ def test_each_episode_is_one_alert_seen_by_gnss_and_imu(
     score = match_episodes(labels, alerts)
     assert (score.detected, score.missed, score.false) == (len(labels), 0, 0), score
     assert len(alerts) == len(labels)
-    assert all(a.details["sources"] == ["gps", "imu"] for a in alerts), alerts
+    assert all(a.details.sources == ("gps", "imu") for a in alerts), alerts
     assert edge_events == len(labels)
     alert_messages = [json.loads(p) for t, p, _ in published.messages if t != MARKER]
     assert sorted((m["device_id"], m["kind"]) for m in alert_messages) == sorted(TRUCKS.items())

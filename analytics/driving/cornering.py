@@ -44,7 +44,7 @@ from analytics.driving.findings import DetectedEvent
 from analytics.driving.harsh import DURATION_EPS_S, GAP_S, LINGER_S, advance_window, severity_for
 from analytics.driving.quality import COURSE_MIN_SPEED_MPS, angle_diff_deg
 from citytrack.config import VehicleClass
-from citytrack.wire import EventKind, Fix
+from citytrack.wire import CorneringDetails, EventKind, Fix
 
 WINDOW_MIN_S = 1.95
 """Shortest yaw window (2 s nominal, less slack for timestamp jitter), s."""
@@ -117,14 +117,14 @@ def _close(episode: CorneringEpisode | None, cfg: VehicleClass) -> list[Detected
             end=datetime.fromtimestamp(episode.end_t_s, UTC),
             lat_deg=episode.peak_lat_deg,
             lon_deg=episode.peak_lon_deg,
-            details={
-                "peak_mps2": episode.peak_mps2,
-                "threshold_mps2": threshold,
-                "speed_mps": episode.peak_speed_mps,
-                "turn_deg": abs(episode.turn_deg),
-                "direction": episode.direction,
-                "duration_s": duration_s,
-            },
+            details=CorneringDetails(
+                peak_mps2=episode.peak_mps2,
+                threshold_mps2=threshold,
+                speed_mps=episode.peak_speed_mps,
+                turn_deg=abs(episode.turn_deg),
+                direction=episode.direction,
+                duration_s=duration_s,
+            ),
         )
     ]
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from analytics.driving.findings import DetectedEvent, Severity
 from citytrack.config import VehicleClass
-from citytrack.wire import EventKind, Fix
+from citytrack.wire import EventKind, Fix, HarshDetails
 
 REFERENCE_MIN_S = 0.95
 """Shortest accepted window, s: the nominal window less slack for timestamp jitter."""
@@ -130,13 +130,13 @@ def _close(episode: HarshEpisode | None, cfg: VehicleClass) -> list[DetectedEven
             end=datetime.fromtimestamp(episode.end_t_s, UTC),
             lat_deg=episode.peak_lat_deg,
             lon_deg=episode.peak_lon_deg,
-            details={
-                "peak_mps2": episode.peak_mps2,
-                "threshold_mps2": threshold,
-                "speed_from_mps": episode.speed_from_mps,
-                "speed_to_mps": episode.speed_to_mps,
-                "duration_s": duration_s,
-            },
+            details=HarshDetails(
+                peak_mps2=episode.peak_mps2,
+                threshold_mps2=threshold,
+                speed_from_mps=episode.speed_from_mps,
+                speed_to_mps=episode.speed_to_mps,
+                duration_s=duration_s,
+            ),
         )
     ]
 

@@ -22,11 +22,12 @@ Duplicates. A finding a known alert already holds (a GNSS alert with the same st
 an edge event with the same ``seq``) is the same message again (QoS 1 redelivery, a replayed
 outbox): it changes nothing and is counted.
 
-Details. ``sources``: sorted list; a GNSS alert without it is ``["gps"]``. An edge event
-contributes ``imu_peak_mps2``, ``imu_start_time``, ``imu_end_time`` (ISO 8601 UTC) and
-``imu_seq``; a GNSS alert merged into an alert the IMU raised contributes
-``gps_peak_mps2``, ``gps_start_time``, ``gps_end_time``. An alert raised by the IMU alone
-has ``peak_mps2``, ``threshold_mps2``, ``duration_s`` and, for cornering, ``direction``.
+Details (``citytrack.wire.AlertDetails`` and its per-kind models). ``sources``: sorted; a GNSS
+alert without it is ``("gps",)``. An edge event contributes ``imu_peak_mps2``,
+``imu_start_time``, ``imu_end_time`` and ``imu_seq``; a GNSS alert merged into an alert the
+IMU raised contributes ``gps_peak_mps2``, ``gps_start_time``, ``gps_end_time``. An alert
+raised by the IMU alone has ``peak_mps2``, ``threshold_mps2``, ``duration_s``, ``speed_mps``
+when the event carried one and, for cornering, ``direction``.
 """
 
 from __future__ import annotations
@@ -34,15 +35,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from analytics.driving.harsh import severity_for
-from citytrack.wire import Alert, DrivingEvent
+from citytrack.wire import (
+    Alert,
+    CorneringDetails,
+    DetectionSource,
+    DrivingEvent,
+    EventKind,
+    HarshDetails,
+    ManoeuvreDetails,
+)
 
 SLACK_S = 3.0
 """Largest gap between the intervals of two findings of one episode, s."""
 
-Source = Literal["gps", "imu"]
+Source = DetectionSource
 
 
 @dataclass(frozen=True)
@@ -70,18 +79,6 @@ def edge_alert(event: DrivingEvent, driver_id: str | None, lat_deg: float, lon_d
     Raises:
         pydantic.ValidationError: a device id that breaks the contract.
     """
-    details: dict[str, Any] = {
-        "sources": [event.source],
-        "peak_mps2": event.peak_mps2,
-        "threshold_mps2": event.threshold_mps2,
-        "duration_s": (event.end_time - event.start_time).total_seconds(),
-        **_contribution(event.source, event.peak_mps2, event.start_time, event.end_time),
-        "imu_seq": event.seq,
-    }
-    if event.direction is not None:
-        details["direction"] = event.direction
-    if event.speed_mps is not None:
-        details["speed_mps"] = event.speed_mps
     return Alert(
         device_id=event.device_id,
         driver_id=driver_id,
@@ -91,21 +88,31 @@ def edge_alert(event: DrivingEvent, driver_id: str | None, lat_deg: float, lon_d
         end_time=event.end_time,
         lat_deg=lat_deg,
         lon_deg=lon_deg,
-        details=details,
+        details=_edge_details(event),
     )
 
 
+def _edge_details(event: DrivingEvent) -> HarshDetails | CorneringDetails:
+    measured = ManoeuvreDetails(
+        sources=(event.source,),
+        peak_mps2=event.peak_mps2,
+        threshold_mps2=event.threshold_mps2,
+        duration_s=(event.end_time - event.start_time).total_seconds(),
+        speed_mps=event.speed_mps,
+        imu_peak_mps2=event.peak_mps2,
+        imu_start_time=event.start_time,
+        imu_end_time=event.end_time,
+        imu_seq=event.seq,
+    )
+    if event.event_kind == EventKind.HARSH_CORNERING:
+        return CorneringDetails(**measured.model_dump(), direction=event.direction)
+    return HarshDetails(**measured.model_dump())
+
+
 def sources_of(alert: Alert) -> list[str]:
-    """Which sides found the alert (``details["sources"]``; GNSS alone when absent)."""
-    return list(alert.details.get("sources", ["gps"]))
-
-
-def _contribution(source: str, peak: Any, start: datetime, end: datetime) -> dict[str, Any]:
-    return {
-        f"{source}_peak_mps2": peak,
-        f"{source}_start_time": start.isoformat(),
-        f"{source}_end_time": end.isoformat(),
-    }
+    """Which sides found the alert (``details.sources``; GNSS alone when absent)."""
+    sources = alert.details.sources
+    return ["gps"] if sources is None else list(sources)
 
 
 def overlap_s(a: Alert, b: Alert) -> float:
@@ -129,26 +136,36 @@ def holds(alert: Alert, finding: Finding) -> bool:
     if alert.device_id != finding.alert.device_id or alert.kind != finding.alert.kind:
         return False
     if finding.source == "imu":
-        seq = finding.alert.details.get("imu_seq")
-        return seq is not None and alert.details.get("imu_seq") == seq
-    start = finding.alert.start_time
+        seq = finding.alert.details.imu_seq
+        return seq is not None and alert.details.imu_seq == seq
     if "gps" not in sources_of(alert):
         return False
-    return alert.details.get("gps_start_time") == start.isoformat() or (
-        "gps_start_time" not in alert.details and alert.start_time == start
-    )
+    merged_start = alert.details.gps_start_time
+    started = alert.start_time if merged_start is None else merged_start
+    return started == finding.alert.start_time
 
 
 def merged(target: Alert, finding: Finding) -> Alert:
     """``target`` with ``finding`` merged into its details (see the module docstring)."""
     found = finding.alert
+    extra: dict[str, Any]
     if finding.source == "imu":
-        extra = {k: v for k, v in found.details.items() if k.startswith("imu_")}
+        extra = {
+            "imu_peak_mps2": found.details.imu_peak_mps2,
+            "imu_start_time": found.details.imu_start_time,
+            "imu_end_time": found.details.imu_end_time,
+            "imu_seq": found.details.imu_seq,
+        }
     else:
-        peak = found.details.get("peak_mps2")
-        extra = _contribution("gps", peak, found.start_time, found.end_time)
-    sources = sorted({*sources_of(target), finding.source})
-    return target.model_copy(update={"details": {**target.details, **extra, "sources": sources}})
+        peak = found.details.peak_mps2 if isinstance(found.details, ManoeuvreDetails) else None
+        extra = {
+            "gps_peak_mps2": peak,
+            "gps_start_time": found.start_time,
+            "gps_end_time": found.end_time,
+        }
+    extra = {k: v for k, v in extra.items() if v is not None}
+    extra["sources"] = tuple(sorted({*sources_of(target), finding.source}))
+    return target.model_copy(update={"details": target.details.model_copy(update=extra)})
 
 
 def _partner(alerts: Sequence[Alert], finding: Finding, slack_s: float) -> int | None:

@@ -25,7 +25,7 @@ from datetime import datetime
 from analytics.driving.findings import DetectedEvent, Severity
 from analytics.driving.zones import Limit
 from citytrack.config import SpeedingConfig
-from citytrack.wire import EventKind, Fix
+from citytrack.wire import EventKind, Fix, SpeedingDetails
 
 MPS_TO_KMH = 3.6
 GAP_S = 5.0
@@ -84,14 +84,14 @@ def _close(episode: SpeedingEpisode | None, cfg: SpeedingConfig) -> list[Detecte
             end=episode.end,
             lat_deg=episode.max_lat_deg,
             lon_deg=episode.max_lon_deg,
-            details={
-                "max_speed_kmh": episode.max_speed_kmh,
-                "limit_kmh": episode.strictest.limit_kmh,
-                "tolerance_kmh": cfg.tolerance_kmh,
-                "zone_id": episode.strictest.zone_id,
-                "zone_kind": episode.strictest.zone_kind,
-                "duration_s": duration_s,
-            },
+            details=SpeedingDetails(
+                max_speed_kmh=episode.max_speed_kmh,
+                limit_kmh=episode.strictest.limit_kmh,
+                tolerance_kmh=cfg.tolerance_kmh,
+                zone_id=episode.strictest.zone_id,
+                zone_kind=episode.strictest.zone_kind,
+                duration_s=duration_s,
+            ),
         )
     ]
 

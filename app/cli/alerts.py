@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -30,6 +30,7 @@ from app.cli.common import (
     zone,
 )
 from citytrack.config import load_config
+from citytrack.wire import AlertDetails, ManoeuvreDetails, SpeedingDetails
 
 if TYPE_CHECKING:
     from hub.storage.fleet import StoredAlert
@@ -101,15 +102,15 @@ def show_alerts(
     )
 
 
-def peak_text(details: Mapping[str, Any]) -> str:
+def peak_text(details: AlertDetails) -> str:
     """The episode's peak in words, from the detectors' ``details`` ('' when unknown)."""
-    if "max_speed_kmh" in details:
-        text = f"{float(details['max_speed_kmh']):.0f} km/h"
-        if details.get("limit_kmh") is not None:
-            text += f" (limit {float(details['limit_kmh']):.0f})"
+    if isinstance(details, SpeedingDetails) and details.max_speed_kmh is not None:
+        text = f"{details.max_speed_kmh:.0f} km/h"
+        if details.limit_kmh is not None:
+            text += f" (limit {details.limit_kmh:.0f})"
         return text
-    if "peak_mps2" in details:
-        return f"{float(details['peak_mps2']):.1f} m/s²"
+    if isinstance(details, ManoeuvreDetails) and details.peak_mps2 is not None:
+        return f"{details.peak_mps2:.1f} m/s²"
     return ""
 
 

@@ -109,7 +109,8 @@ def event_record(event: DetectedEvent) -> dict[str, Any]:
         "lat_deg": round(event.lat_deg, 7),
         "lon_deg": round(event.lon_deg, 7),
     }
-    record.update({k: _number(v) for k, v in event.details.items() if k not in record})
+    details = event.details.model_dump(mode="json")
+    record.update({k: _number(v) for k, v in details.items() if k not in record})
     return record
 
 

@@ -75,10 +75,10 @@ def describe_event(event: WatchEvent, names: dict[str, str], tz: ZoneInfo) -> st
 def describe_alert(alert: wire.Alert, tz: ZoneInfo) -> str:
     d = alert.details
     local = alert.start_time.astimezone(tz).strftime("%H:%M:%S")
-    if alert.kind == "speeding":
-        what = f"{d.get('max_speed_kmh', 0):.0f} km/h, limit {d.get('limit_kmh', 0):.0f}"
+    if isinstance(d, wire.SpeedingDetails):
+        what = f"{d.max_speed_kmh or 0:.0f} km/h, limit {d.limit_kmh or 0:.0f}"
     else:
-        what = f"{abs(float(d.get('peak_mps2', 0))):.1f} m/s²"
+        what = f"{abs(d.peak_mps2 or 0):.1f} m/s²"
     return f"{local} {alert.device_id} {alert.kind} ({alert.severity}) {what}"
 
 

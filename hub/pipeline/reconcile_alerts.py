@@ -57,7 +57,7 @@ class ReconcileAlertsHandler:
         known = merges.near([f.alert for f in findings])
         plan = reconcile(known, findings)
         for i, alert in plan.updated.items():
-            merges.update_details(known[i].id, dict(alert.details))
+            merges.update_details(known[i].id, alert.details)
         stored = AlertRepository(conn).insert(plan.created)
         batch.stored_alerts.extend(stored)
         self.counters.alerts += len(stored)

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from analytics.driving.reconcile import SLACK_S
-from citytrack.wire import Alert, DrivingEvent
+from citytrack.wire import Alert, AlertDetails, DrivingEvent
 from hub.storage.db import Connection, translate_errors
 from hub.storage.fleet import StoredAlert
 
@@ -118,10 +118,11 @@ class AlertMergeRepository:
         return sorted(found.values(), key=lambda a: (a.start_time, a.id))
 
     @translate_errors("update alert details")
-    def update_details(self, alert_id: int, details: dict[str, Any]) -> None:
+    def update_details(self, alert_id: int, details: AlertDetails) -> None:
         """Replace the details of alert ``alert_id``."""
         self._conn.execute(
-            "UPDATE alerts SET details = %s WHERE id = %s", (Jsonb(details), alert_id)
+            "UPDATE alerts SET details = %s WHERE id = %s",
+            (Jsonb(details.model_dump(mode="json")), alert_id),
         )
 
 

@@ -248,6 +248,11 @@ _ALERT_FIELDS = (
 _ALERT_RETURNING = "id, created_at, " + ", ".join(_ALERT_FIELDS)
 
 
+def _alert_row(alert: Alert) -> tuple[Any, ...]:
+    details = Jsonb(alert.details.model_dump(mode="json"))
+    return (*(getattr(alert, f) for f in _ALERT_FIELDS[:-1]), details)
+
+
 def _stored_alert(row: dict[str, Any]) -> StoredAlert:
     return StoredAlert(**utc_row(row, "start_time", "end_time", "created_at"))
 
@@ -268,7 +273,7 @@ class AlertRepository:
             f"VALUES ({', '.join(['%s'] * len(_ALERT_FIELDS))}) "
             f"ON CONFLICT DO NOTHING RETURNING {_ALERT_RETURNING}"
         )
-        params = [(*(getattr(a, f) for f in _ALERT_FIELDS[:-1]), Jsonb(a.details)) for a in alerts]
+        params = [_alert_row(a) for a in alerts]
         with self._conn.cursor(row_factory=dict_row) as cur:
             rows = [cur.execute(query, p).fetchone() for p in params]  # None: already stored
         return [_stored_alert(row) for row in rows if row is not None]
