@@ -62,9 +62,10 @@ import edge_imu  # bench/edge_imu.py, beside this script
 from analytics.driving.detectors import VehicleDetectors
 from analytics.driving.findings import to_alert
 from analytics.driving.zones import ZoneIndex
+from citytrack.alerts import Alert, ManoeuvreDetails
 from citytrack.config import CitytrackConfig, load_config
 from citytrack.geo import distance_between_m
-from citytrack.wire import Alert, Fix, ManoeuvreDetails
+from citytrack.wire import Fix
 from edge_agent.nmea import NmeaFixDecoder
 from evaluation.episodes import match_episodes
 from firmware_sim import scenarios

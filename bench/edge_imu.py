@@ -30,8 +30,9 @@ import numpy as np
 
 from analytics.device.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
 from analytics.driving.reconcile import Finding, edge_alert, reconcile, sources_of
+from citytrack.alerts import Alert
 from citytrack.config import VehicleClass
-from citytrack.wire import Alert, DrivingEvent, Fix
+from citytrack.wire import DrivingEvent, Fix
 from firmware_sim.accelerometer import Body, GradeProfile, ImuModel, Mounting, Road
 from firmware_sim.labels import EpisodeLabel
 

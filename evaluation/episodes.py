@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from citytrack.wire import Alert
+from citytrack.alerts import Alert
 from firmware_sim.labels import EPISODE_ALERT_KIND, EpisodeLabel
 
 DETECTOR_ALERT_KINDS = frozenset(EPISODE_ALERT_KIND.values())

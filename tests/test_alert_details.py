@@ -17,16 +17,8 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from analytics.driving.reconcile import Finding, edge_alert, reconcile
-from citytrack.wire import (
-    Alert,
-    CorneringDetails,
-    DrivingEvent,
-    EventKind,
-    HarshDetails,
-    SpeedingDetails,
-    details_model,
-    encode,
-)
+from citytrack.alerts import Alert, CorneringDetails, HarshDetails, SpeedingDetails, details_model
+from citytrack.wire import DrivingEvent, EventKind, encode
 from hub.storage import schema
 from hub.storage.edge_events import AlertMergeRepository
 from hub.storage.fleet import AlertRepository

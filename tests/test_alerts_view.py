@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from app.cli import app
 from app.cli.alerts import peak_text, show_alerts
 from app.services import free_port
+from citytrack.alerts import Alert, CorneringDetails, HarshDetails, SpeedingDetails
 from citytrack.config import load_config
 from citytrack.errors import InvalidInputError
-from citytrack.wire import Alert, CorneringDetails, HarshDetails, SpeedingDetails
 from hub.storage import schema
 from hub.storage.fleet import AlertRepository, DeviceRepository, StoredAlert
 

@@ -16,9 +16,10 @@ from pydantic import ValidationError
 from analytics.driving.detectors import VehicleDetectors, harsh_events_track
 from analytics.driving.findings import DetectedEvent, to_alert
 from analytics.driving.zones import Limit, ZoneIndex
+from citytrack.alerts import Alert, HarshDetails, SpeedingDetails
 from citytrack.config import QualityConfig, VehicleClass, load_config
 from citytrack.geo import EARTH_RADIUS_M
-from citytrack.wire import Alert, EventKind, Fix, HarshDetails, SpeedingDetails, encode
+from citytrack.wire import EventKind, Fix, encode
 from tests import gnss_tracks as g
 
 CONFIG = load_config()

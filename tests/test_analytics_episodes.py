@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from citytrack.wire import Alert
+from citytrack.alerts import Alert
 from evaluation.episodes import match_episodes
 from firmware_sim.labels import EpisodeLabel
 

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.cli.analyze import DEVICE_ID
+from citytrack.alerts import Alert
 from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig, load_config
-from citytrack.wire import Alert, EventKind
+from citytrack.wire import EventKind
 from edge_agent.nmea import NmeaFixDecoder
 from evaluation.episodes import match_episodes
 from firmware_sim.impairments import ImpairmentConfig

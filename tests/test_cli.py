@@ -21,6 +21,7 @@ from app.cli import CitytrackGroup, app
 from app.cli.common import UsageError, database
 from app.services import free_port
 from citytrack import wire
+from citytrack.alerts import Alert
 from citytrack.config import load_config
 from hub.storage import schema
 from hub.storage.db import StoreUnavailableError
@@ -66,7 +67,7 @@ def test_db_upgrade_then_alerts_json(pg_url: str) -> None:
     assert f"applied {len(schema.steps(False))} migration(s)".encode() in first.stdout
     assert b"none needed" in run("db", "upgrade", "--db", pg_url).stdout
     t = datetime(2026, 11, 26, 7, 42, tzinfo=UTC)
-    alert = wire.Alert(
+    alert = Alert(
         device_id="truck-01",
         driver_id="drv-tanaka",
         kind="speeding",

@@ -16,8 +16,9 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from app.services import free_port
+from citytrack.alerts import Alert
 from citytrack.config import load_config
-from citytrack.wire import Alert, DeviceStatus, Fix
+from citytrack.wire import DeviceStatus, Fix
 from hub.api.app import create_app
 from hub.storage import schema
 from hub.storage.fleet import AlertRepository, DeviceRepository, FixRepository

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import psycopg
 import pytest
 
+from citytrack.alerts import Alert
 from citytrack.config import CityConfig, load_config
-from citytrack.wire import Alert, DeviceStatus, Fix
+from citytrack.wire import DeviceStatus, Fix
 from hub.storage import schema
 from hub.storage.db import StoreRejectedError, StoreUnavailableError
 from hub.storage.fleet import AlertRepository, DeadLetterRepository, DeviceRepository, FixRepository

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from citytrack import wire
+from citytrack.alerts import Alert
 from citytrack.config import load_config
 from hub.pipeline.runner import Pipeline, build_pipeline
 from hub.storage import schema
@@ -50,7 +51,7 @@ def pipeline() -> Pipeline:
     return build_pipeline(CFG.city, CFG.detectors)
 
 
-def fixes_batch(pipeline: Pipeline, conn: psycopg.Connection) -> list[wire.Alert]:
+def fixes_batch(pipeline: Pipeline, conn: psycopg.Connection) -> list[Alert]:
     a = pipeline.process(conn, [inbound(fix(i + 1, s)) for i, s in enumerate(SPEEDS[:11])])
     b = pipeline.process(conn, [inbound(fix(i + 12, s)) for i, s in enumerate(SPEEDS[11:])])
     return a.stored_alerts + b.stored_alerts

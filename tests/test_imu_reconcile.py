@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.driving.reconcile import SLACK_S, Finding, edge_alert, reconcile, sources_of
-from citytrack.wire import Alert, DrivingEvent
+from citytrack.alerts import Alert
+from citytrack.wire import DrivingEvent
 
 T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from citytrack.alerts import Alert
 from citytrack.config import CityConfig, RosterEntry, load_config
-from citytrack.wire import Alert, Fix
+from citytrack.wire import Fix
 from hub.storage import schema
 from hub.storage.drivers import (
     DriverStatsRepository,

@@ -43,8 +43,9 @@ from typing import Literal, NamedTuple
 from analytics.driving.findings import DetectedEvent
 from analytics.driving.harsh import DURATION_EPS_S, GAP_S, LINGER_S, advance_window, severity_for
 from analytics.driving.quality import COURSE_MIN_SPEED_MPS, angle_diff_deg
+from citytrack.alerts import CorneringDetails
 from citytrack.config import VehicleClass
-from citytrack.wire import CorneringDetails, EventKind, Fix
+from citytrack.wire import EventKind, Fix
 
 WINDOW_MIN_S = 1.95
 """Shortest yaw window (2 s nominal, less slack for timestamp jitter), s."""

@@ -1,7 +1,7 @@
 """What the driving detectors find: one ``DetectedEvent`` per episode, and its wire form.
 
 Pure: no I/O, no clock. An event's details are the contract's model of its kind
-(``citytrack.wire.details_model``): ``HarshDetails`` for harsh_braking and
+(``citytrack.details_model``): ``HarshDetails`` for harsh_braking and
 harsh_acceleration, ``CorneringDetails`` for harsh_cornering, ``SpeedingDetails`` for
 speeding; their fields carry the units.
 """
@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from citytrack.wire import Alert, Details, EventKind, details_model
+from citytrack.alerts import Alert, Details, details_model
+from citytrack.wire import EventKind
 
 Severity = Literal["low", "medium", "high"]
 

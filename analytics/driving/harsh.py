@@ -44,8 +44,9 @@ from typing import NamedTuple, Protocol, TypeVar
 import numpy as np
 
 from analytics.driving.findings import DetectedEvent, Severity
+from citytrack.alerts import HarshDetails
 from citytrack.config import VehicleClass
-from citytrack.wire import EventKind, Fix, HarshDetails
+from citytrack.wire import EventKind, Fix
 
 REFERENCE_MIN_S = 0.95
 """Shortest accepted window, s: the nominal window less slack for timestamp jitter."""

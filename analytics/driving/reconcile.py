@@ -22,7 +22,7 @@ Duplicates. A finding a known alert already holds (a GNSS alert with the same st
 an edge event with the same ``seq``) is the same message again (QoS 1 redelivery, a replayed
 outbox): it changes nothing and is counted.
 
-Details (``citytrack.wire.AlertDetails`` and its per-kind models). ``sources``: sorted; a GNSS
+Details (``citytrack.AlertDetails`` and its per-kind models). ``sources``: sorted; a GNSS
 alert without it is ``("gps",)``. An edge event contributes ``imu_peak_mps2``,
 ``imu_start_time``, ``imu_end_time`` and ``imu_seq``; a GNSS alert merged into an alert the
 IMU raised contributes ``gps_peak_mps2``, ``gps_start_time``, ``gps_end_time``. An alert
@@ -38,15 +38,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from analytics.driving.harsh import severity_for
-from citytrack.wire import (
+from citytrack.alerts import (
     Alert,
     CorneringDetails,
     DetectionSource,
-    DrivingEvent,
-    EventKind,
     HarshDetails,
     ManoeuvreDetails,
 )
+from citytrack.wire import DrivingEvent, EventKind
 
 SLACK_S = 3.0
 """Largest gap between the intervals of two findings of one episode, s."""

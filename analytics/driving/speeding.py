@@ -24,8 +24,9 @@ from datetime import datetime
 
 from analytics.driving.findings import DetectedEvent, Severity
 from analytics.driving.zones import Limit
+from citytrack.alerts import SpeedingDetails
 from citytrack.config import SpeedingConfig
-from citytrack.wire import EventKind, Fix, SpeedingDetails
+from citytrack.wire import EventKind, Fix
 
 MPS_TO_KMH = 3.6
 GAP_S = 5.0

@@ -29,8 +29,8 @@ from app.cli.common import (
     table_console,
     zone,
 )
+from citytrack.alerts import AlertDetails, ManoeuvreDetails, SpeedingDetails
 from citytrack.config import load_config
-from citytrack.wire import AlertDetails, ManoeuvreDetails, SpeedingDetails
 
 if TYPE_CHECKING:
     from hub.storage.fleet import StoredAlert

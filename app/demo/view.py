@@ -17,6 +17,7 @@ from rich.table import Table
 
 from analytics.watch.events import WatchEvent
 from citytrack import wire
+from citytrack.alerts import Alert, SpeedingDetails
 from citytrack.config import CitytrackConfig
 from citytrack.config.watch import Tag
 
@@ -36,7 +37,7 @@ class LiveState:
         self.cfg = cfg
         self._lock = threading.Lock()
         self.last_fix: dict[str, wire.Fix] = {}
-        self.alerts: list[wire.Alert] = []
+        self.alerts: list[Alert] = []
         self.passages: list[tuple[wire.Passage, Tag | None]] = []
         self.events: list[WatchEvent] = []
 
@@ -50,7 +51,7 @@ class LiveState:
             self.passages.extend(batch.resolved_passages)
             self.events.extend(batch.watch_events)
 
-    def snapshot(self) -> tuple[dict[str, wire.Fix], list[wire.Alert]]:
+    def snapshot(self) -> tuple[dict[str, wire.Fix], list[Alert]]:
         with self._lock:
             return dict(self.last_fix), list(self.alerts)
 
@@ -72,10 +73,10 @@ def describe_event(event: WatchEvent, names: dict[str, str], tz: ZoneInfo) -> st
     return f"{local} {child} {what} {where}".rstrip()
 
 
-def describe_alert(alert: wire.Alert, tz: ZoneInfo) -> str:
+def describe_alert(alert: Alert, tz: ZoneInfo) -> str:
     d = alert.details
     local = alert.start_time.astimezone(tz).strftime("%H:%M:%S")
-    if isinstance(d, wire.SpeedingDetails):
+    if isinstance(d, SpeedingDetails):
         what = f"{d.max_speed_kmh or 0:.0f} km/h, limit {d.limit_kmh or 0:.0f}"
     else:
         what = f"{abs(d.peak_mps2 or 0):.1f} m/s²"

@@ -12,6 +12,7 @@ import psycopg
 
 from analytics.watch.events import WatchEvent
 from citytrack import wire
+from citytrack.alerts import Alert
 from citytrack.config.watch import Tag
 from citytrack.counters import Counters
 
@@ -41,8 +42,8 @@ class Batch:
     # for its times): what the hub's watermark confirms once the batch commits
     taken: dict[str, int] = field(default_factory=dict)
     new_fixes: list[wire.Fix] = field(default_factory=list)
-    alerts: list[wire.Alert] = field(default_factory=list)
-    stored_alerts: list[wire.Alert] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    stored_alerts: list[Alert] = field(default_factory=list)
     # child watch: newly stored passages with the tag they resolved to (None: unknown tag)
     resolved_passages: list[tuple[wire.Passage, Tag | None]] = field(default_factory=list)
     watch_events: list[WatchEvent] = field(default_factory=list)  # newly stored

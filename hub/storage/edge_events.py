@@ -14,7 +14,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from analytics.driving.reconcile import SLACK_S
-from citytrack.wire import Alert, AlertDetails, DrivingEvent
+from citytrack.alerts import Alert, AlertDetails
+from citytrack.wire import DrivingEvent
 from hub.storage.db import Connection, translate_errors
 from hub.storage.fleet import StoredAlert
 

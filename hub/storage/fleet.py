@@ -23,9 +23,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from citytrack.alerts import Alert
 from citytrack.config import CityConfig
 from citytrack.errors import InvalidInputError
-from citytrack.wire import Alert, DeviceStatus, Fix
+from citytrack.wire import DeviceStatus, Fix
 from hub.storage.db import Connection, own_transaction, require_aware, translate_errors, utc_row
 
 # --- fixes --------------------------------------------------------------------------------
