@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -98,8 +99,11 @@ class BrokerLink:
         logger: logging.Logger,
         *,
         interval_s: float = LINK_LOG_INTERVAL_S,
+        backlog: Callable[[], int] | None = None,
     ) -> None:
+        """``backlog``: how many messages wait to be sent (said with each failure)."""
         self.address = address
+        self.backlog = backlog
         self.log = logger
         self.connected = False
         self.error = "not connected yet"
@@ -133,6 +137,8 @@ class BrokerLink:
         )
 
     def _fail(self, kind: str, detail: str) -> None:
+        if self.backlog is not None:
+            detail += f" ({self.backlog()} messages wait in the outbox)"
         with self._lock:
             self.connected = False
             self.up_since = None

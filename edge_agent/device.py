@@ -17,12 +17,13 @@ from datetime import datetime
 from typing import Literal
 
 from citytrack import wire
+from citytrack.health import Readiness
 from citytrack.metrics import MetricsRegistry
 from citytrack.mqtt import BrokerAddress
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import OutboxPublisher
 
-GAUGES = frozenset({"outbox_depth", "imu_calibrated"})
+GAUGES = frozenset({"outbox_depth", "imu_calibrated", "broker_connected"})
 
 
 class DeviceAgent:
@@ -83,7 +84,15 @@ class DeviceAgent:
             "confirmed": self.publisher.confirmed,
             "outbox_depth": self.outbox.depth(),
             "connects": self.publisher.connects,
+            "broker_connected": int(self.publisher.link.connected),
         }
+
+    def readiness(self) -> Readiness:
+        """Ready when the broker connection is up; the outbox depth says what waits (a
+        growing depth with the broker up means the hub confirms nothing)."""
+        return Readiness.of(
+            self.role.value, {"broker": self.publisher.link.check()}, self.outbox.depth()
+        )
 
     def _status_payload(self, online: bool) -> bytes:
         status = wire.DeviceStatus(

@@ -86,7 +86,7 @@ class OutboxPublisher:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self._address = address
-        self.link = BrokerLink(address, log)
+        self.link = BrokerLink(address, log, backlog=outbox.depth)
         self.link.attach(self.client)
 
     @property

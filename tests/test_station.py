@@ -5,6 +5,7 @@ mobile detector; ``citytrack agent station`` on this machine's real bleak path."
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import os
 import signal
@@ -358,3 +359,23 @@ def test_gpsd_position_follows_the_receiver_and_ages(caplog: pytest.LogCaptureFi
     began = time.monotonic()
     nobody.close()
     assert time.monotonic() - began < 1.0 and nobody.latest() is None
+
+
+def test_an_unreachable_broker_is_logged_with_its_reason_and_makes_the_agent_unready(
+    station_id: str, outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    from app.services import free_port
+
+    agent = make_agent(station_id, SimulatedBleSource(), outbox, f"mqtt://127.0.0.1:{free_port()}")
+    with caplog.at_level(logging.ERROR, logger="edge_agent.publisher"):
+        agent.start()
+        try:
+            assert wait_until(lambda: "refused" in agent.readiness().checks["broker"].detail)
+            assert wait_until(
+                lambda: any("cannot reach the broker" in r.message for r in caplog.records)
+            )
+        finally:
+            agent.stop(drain_timeout_s=0)
+    ready = agent.readiness()
+    assert not ready.ready and ready.role == "station"
+    assert agent.counters()["broker_connected"] == 0
