@@ -149,22 +149,12 @@ class MosquittoBroker(_ServerProcess):
         return f"mqtt://{_LOOPBACK}:{self.port}"
 
     def _write_config(self, exe: str) -> Path:
+        from app.broker import BrokerSettings  # the settings a city's broker has too
+
         self.workdir.mkdir(parents=True, exist_ok=True)
-        conf = [
-            f"listener {self.port} {_LOOPBACK}",
-            "persistence true",
-            f"persistence_location {self.workdir}/",
-            f"autosave_interval {self.autosave_interval_s}",
-            # queue QoS 1 messages for an offline persistent hub without limit
-            "max_queued_messages 0",
-            "max_inflight_messages 100",
-            "log_dest stderr",
-            "log_type error",
-            "log_type warning",
-        ]
-        if self.users is None:
-            conf.append("allow_anonymous true")
-        else:
+        pw: Path | None = None
+        acl_file: Path | None = None
+        if self.users is not None:
             pw = self.workdir / "passwd"
             pw.write_text("")
             passwd = str(Path(exe).with_name("mosquitto_passwd"))
@@ -173,10 +163,18 @@ class MosquittoBroker(_ServerProcess):
                 subprocess.run([passwd, "-b", str(pw), user, password], check=True)
             acl_file = self.workdir / "acl"
             acl_file.write_text("\n".join(self.acl or []) + "\n")
-            conf += ["allow_anonymous false", f"password_file {pw}", f"acl_file {acl_file}"]
-        conf += self._privileges()
+        settings = BrokerSettings(
+            data_dir=self.workdir,
+            port=self.port,
+            bind=_LOOPBACK,
+            tls=None,
+            password_file=pw,
+            acl_file=acl_file,
+            autosave_interval_s=self.autosave_interval_s,
+            log_dest="stderr",
+        )
         path = self.workdir / "mosquitto.conf"
-        path.write_text("\n".join(conf) + "\n")
+        path.write_text(settings.render() + "\n".join(self._privileges()) + "\n")
         return path
 
     def _privileges(self) -> list[str]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -76,3 +80,52 @@ def test_device_cannot_read_other_devices(secured: MosquittoBroker) -> None:
     assert spy.wait_for(1)
     spy.stop()
     assert spy.messages == [("citytrack/v1/vehicle/truck-02/fix", b"own", False)]
+
+
+def test_a_device_reads_its_own_watermark_and_no_other(secured: MosquittoBroker) -> None:
+    hub, _ = connect(secured, "citytrack-hub", "hub-secret")
+    for device in ("truck-01", "truck-02"):
+        hub.publish(f"citytrack/v1/hub/ack/{device}", b"{}", qos=1, retain=True).wait_for_publish(5)
+    url = secured.url.replace("mqtt://", "mqtt://truck-01:pw-1@")
+    device = Collector(url, "citytrack/v1/hub/ack/#").start()
+    try:
+        # the retained ones go out when it subscribes, before anything published later
+        hub.publish("citytrack/v1/hub/ack/truck-01", b"later", qos=1).wait_for_publish(5)
+        assert poll(lambda: b"later" in device.payloads(), 10)
+        assert {t for t, *_ in device.messages} == {"citytrack/v1/hub/ack/truck-01"}
+    finally:
+        device.stop()
+        hub.loop_stop()
+
+
+def test_the_printed_broker_config_runs_on_mosquitto(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import app
+    from app.services import find_mosquitto, free_port, wait_port
+
+    exe = find_mosquitto()
+    assert exe is not None, "scripts/test.sh installs mosquitto"
+    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
+    passwd.write_text("")
+    tool = shutil.which("mosquitto_passwd") or str(Path(exe).with_name("mosquitto_passwd"))
+    subprocess.run([tool, "-b", str(passwd), "truck-01", "pw"], check=True)
+    acl.write_text(CliRunner().invoke(app, ["broker", "acl"]).stdout)
+    port = free_port()
+    result = CliRunner().invoke(
+        app,
+        ["broker", "config", "--no-tls", "--port", str(port), "--data-dir", str(tmp_path),
+         "--password-file", str(passwd), "--acl-file", str(acl)],
+    )  # fmt: skip
+    assert result.exit_code == 0
+    conf = tmp_path / "mosquitto.conf"
+    text = result.stdout.replace("log_dest syslog", "log_dest stderr")
+    conf.write_text(text + ("user root\n" if os.geteuid() == 0 else ""))
+    for must in ("max_queued_messages 0", "persistence true", "allow_anonymous false"):
+        assert must in text
+    proc = subprocess.Popen([exe, "-c", str(conf)], stderr=subprocess.PIPE)
+    try:
+        assert wait_port("127.0.0.1", port, 10, proc), proc.stderr.read() if proc.stderr else ""
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
