@@ -28,7 +28,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import BaseModel
@@ -37,6 +37,7 @@ from rich.table import Table
 
 from citytrack.config import CitytrackConfig
 from citytrack.errors import FinalError, InvalidInputError
+from citytrack.times import parse_when, zone
 
 if TYPE_CHECKING:
     import psycopg
@@ -119,31 +120,43 @@ def input_stream(name: str) -> Iterator[BinaryIO]:
         yield stream
 
 
-def zone(name: str) -> ZoneInfo:
-    """The IANA time zone ``name``.
+TimeOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="2026-12-07 (local midnight), 2026-12-07T08:00 (city time) or with an offset"
+    ),
+]
+
+
+def city_zone(cfg: CitytrackConfig) -> ZoneInfo:
+    """The city's time zone (``city.timezone``, checked when the configuration loaded)."""
+    return zone(cfg.city.timezone)
+
+
+def when(text: str, tz: ZoneInfo, option: str) -> datetime:
+    """A time from the command line: a plain date is local midnight in ``tz``, a naive
+    timestamp is in ``tz`` (:func:`citytrack.times.parse_when`).
 
     Raises:
-        InvalidInputError: no such time zone.
+        InvalidInputError: not a date or time; the message names ``option``.
     """
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInputError(f"unknown time zone {name!r}") from exc
+    return parse_when(text, tz, name=option)
 
 
-def local(t: datetime, tz: ZoneInfo) -> datetime:
-    """``t`` as given on the command line: a time without an offset is in ``tz``."""
-    return t if t.tzinfo else t.replace(tzinfo=tz)
-
-
-def check_window(start: datetime, end: datetime) -> None:
+def check_window(
+    start: datetime, end: datetime, names: tuple[str, str] = ("--from", "--to")
+) -> None:
     """Check a ``[start, end)`` time range from the command line.
 
     Raises:
         InvalidInputError: a naive time, or ``end <= start``.
     """
-    if start.utcoffset() is None or end.utcoffset() is None or end <= start:
-        raise InvalidInputError(f"need timezone-aware start < end, got {start!r}, {end!r}")
+    if start.utcoffset() is None or end.utcoffset() is None:
+        raise InvalidInputError(f"need timezone-aware times, got {start!r}, {end!r}")
+    if end <= start:
+        raise InvalidInputError(
+            f"{names[1]} ({end.isoformat()}) must be after {names[0]} ({start.isoformat()})"
+        )
 
 
 @contextmanager

@@ -38,7 +38,9 @@ def hub(
         service.start()
         running.callback(service.stop)
         port = api_port if api_port is not None else cfg.hub.api_port
-        api = ApiServer(url, cfg.hub.api_host, port, metrics=service.metrics)
+        api = ApiServer(
+            url, cfg.hub.api_host, port, timezone=cfg.city.timezone, metrics=service.metrics
+        )
         api.start()
         running.callback(api.stop)
         typer.echo(f"hub running; API on http://{api.host}:{api.port}/api/alerts (Ctrl-C stops)")

@@ -13,7 +13,8 @@ from hub.api.app import create_app
 
 
 class ApiServer:
-    """uvicorn running ``hub.api.app`` on ``host:port`` (port 0 picks a free one)."""
+    """uvicorn running ``hub.api.app`` on ``host:port`` (port 0 picks a free one), reading
+    and showing local times in ``timezone`` (the city's, ``city.timezone``)."""
 
     def __init__(
         self,
@@ -21,6 +22,7 @@ class ApiServer:
         host: str = "127.0.0.1",
         port: int = 8080,
         *,
+        timezone: str,
         metrics: MetricsRegistry | None = None,
     ) -> None:
         self.host = host
@@ -29,7 +31,9 @@ class ApiServer:
         self._sock.bind((host, port))
         self.port = int(self._sock.getsockname()[1])
         config = uvicorn.Config(
-            create_app(db_url, metrics=metrics), log_level="warning", lifespan="on"
+            create_app(db_url, timezone=timezone, metrics=metrics),
+            log_level="warning",
+            lifespan="on",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
