@@ -30,6 +30,7 @@ fix, 1 for the rest), never a traceback.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import typer
@@ -100,6 +101,12 @@ for name, group in (
     app.add_typer(group, name=name)
 
 
+CONNECT_TIMEOUT_S = 10
+"""How long libpq tries to reach a database server before giving up (unless
+``$PGCONNECT_TIMEOUT`` says otherwise): an unreachable host fails in seconds, not minutes."""
+
+
 def main() -> None:
     """The ``citytrack`` console script."""
+    os.environ.setdefault("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT_S))
     app()

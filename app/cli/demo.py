@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import DATA_DIR, BrokerOpt, ConfigOpt, DbOpt
+from app.cli.common import (
+    DATA_DIR,
+    BrokerOpt,
+    ConfigOpt,
+    DbOpt,
+    check_db_url,
+    connect,
+    reaching,
+)
 from citytrack.config import load_config
 
 
@@ -26,6 +34,10 @@ def demo(
     from app.demo.fleet import DemoOptions, run_demo
 
     cfg = load_config(config)
+    if db is not None:  # an external database: refuse a bad or unreachable one up front
+        check_db_url(db, "--db")
+        with reaching(db, "--db"):
+            connect(db).close()
     data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.WARNING, filename=str(data_dir / "demo.log"))
     opts = DemoOptions(
