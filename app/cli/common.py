@@ -1,6 +1,8 @@
 """What the ``citytrack`` sub-commands share: options, the CLI's own errors, logging set-up,
-waiting for a signal, input files and times from the command line, the database a command
-uses (:func:`database`), and stored records shown as a table or JSON lines.
+waiting for a signal, input files and times from the command line (read by
+``citytrack.times``), the database a command uses (:func:`database`: which one, whether a
+new embedded one may be made, and one line when it cannot be reached), and stored records
+shown as a table or JSON lines.
 
 Commands raise, they never print an error: the root group (``app.cli.CitytrackGroup``)
 turns any ``CitytrackError`` into one line on stderr and its ``exit_code``.
