@@ -178,7 +178,7 @@ def test_unreachable_database_is_exit_1(tmp_path: Path) -> None:
     period = ["--from", "2024-05-13", "--to", "2024-05-20"]
     result = CliRunner().invoke(app, ["report", "drivers", *period, "--db", url, "--out", str(out)])
     assert result.exit_code == 1 and result.stdout == ""
-    assert result.stderr.startswith("citytrack: cannot make the report: connect: ")
+    assert result.stderr.startswith(f"citytrack: cannot reach the database {url} (--db): ")
     assert result.stderr.count("\n") == 1 and not out.exists()
 
 
