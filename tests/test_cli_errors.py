@@ -66,6 +66,12 @@ BAD = {
         ("demo", "--db", "{silent}", "--no-live", "--duration", "1", "--data-dir", "{tmp}/d"), 1,
         ("cannot reach the database postgresql://", "timeout expired", REACH), SLOW_CONNECT,
     ),
+    "demo, broker refused": Bad(
+        ("demo", "--broker", "mqtt://127.0.0.1:{free}", "--no-live", "--duration", "1",
+         "--data-dir", "{tmp}/d"), 1,
+        ("cannot reach the MQTT broker at 127.0.0.1:", "Connection refused",
+         "start it or give another with --broker"),
+    ),
     "alerts, a MySQL URL": Bad(
         ("alerts", "--db", "mysql://fleet:s3cret@db.example/citytrack"), 2,
         ("--db is not a PostgreSQL URL: 'mysql://fleet:***@db.example/citytrack'",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ import typer
 from app.cli.common import (
     DATA_DIR,
     BrokerOpt,
+    CommandError,
     ConfigOpt,
     DbOpt,
     check_db_url,
@@ -18,6 +20,22 @@ from app.cli.common import (
     reaching,
 )
 from citytrack.config import load_config
+from citytrack.mqtt import BrokerAddress
+
+
+def _reach_broker(address: BrokerAddress, timeout_s: float = 10.0) -> None:
+    """Refuse a broker nothing answers at (a TCP connection is enough to tell).
+
+    Raises:
+        CommandError: it cannot be reached; says which and what to do.
+    """
+    try:
+        socket.create_connection((address.host, address.port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise CommandError(
+            f"cannot reach the MQTT broker at {address.host}:{address.port}: "
+            f"{exc.strerror or exc}; start it or give another with --broker"
+        ) from exc
 
 
 def demo(
@@ -38,6 +56,8 @@ def demo(
         check_db_url(db, "--db")
         with reaching(db, "--db"):
             connect(db).close()
+    if broker is not None:  # the same for an external broker, which would leave it idle
+        _reach_broker(BrokerAddress.parse(broker))
     data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.WARNING, filename=str(data_dir / "demo.log"))
     opts = DemoOptions(
