@@ -11,6 +11,7 @@ import typer
 
 from app.cli.common import (
     DATA_DIR,
+    DB_HOME_ENV,
     BrokerOpt,
     CommandError,
     ConfigOpt,
@@ -44,7 +45,10 @@ def demo(
     db: DbOpt = None,
     summary_json: Annotated[Path | None, typer.Option(help="write the summary as JSON")] = None,
     config: ConfigOpt = None,
-    data_dir: Annotated[Path, typer.Option(help="where the demo keeps its data")] = DATA_DIR,
+    data_dir: Annotated[
+        Path,
+        typer.Option(envvar=DB_HOME_ENV, help="where the demo keeps its data"),
+    ] = DATA_DIR,
     live: Annotated[bool, typer.Option(help="live terminal view")] = True,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
 ) -> None:
