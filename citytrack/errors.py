@@ -26,7 +26,9 @@
 
 ``hub.storage.db.StoreError`` is the base of the store's two, kept for callers that
 handle either. Some lower functions raise ``InvalidInputError`` itself (a broker URL, a
-time range, a broadcast's scope). The CLI (``app.cli.CitytrackGroup``) turns any
+time range, a date or time zone as typed (``citytrack.times``), a broadcast's scope).
+The CLI turns an unreachable database or a failed migration into a ``CommandError`` that
+names the database and what to do. The CLI (``app.cli.CitytrackGroup``) turns any
 ``CitytrackError`` that reaches it into one line ``citytrack: <message>`` on stderr and the
 error's ``exit_code``: 2 for what the user must fix, 1 for the rest.
 """

@@ -30,7 +30,7 @@ from edge_agent.device import DeviceAgent
 from edge_agent.nmea import Epoch, NmeaFixDecoder
 from edge_agent.outbox import Outbox
 from edge_agent.pctim import ImuDecoder, ImuSource
-from edge_agent.sources import GnssSource, SourceError
+from edge_agent.sources import GnssSource, SourceError, SourceOpenError
 
 log = logging.getLogger(__name__)
 
@@ -160,15 +160,16 @@ class VehicleAgent(DeviceAgent):
             except SourceError as exc:
                 on_error()
                 delay = backoff.next_delay()
+                # one line per attempt: the backoff spaces them out to one per 30 s
+                doing = "waiting for" if isinstance(exc, SourceOpenError) else "lost"
                 log.warning(
-                    "%s: %s source failed (%s); retrying in %.1f s",
-                    self.device_id,
-                    what,
-                    exc,
-                    delay,
-                )
+                    "%s: %s the %s source %s; trying again in %.1f s",
+                    self.device_id, doing, what, exc, delay,
+                )  # fmt: skip
                 self._stop.wait(delay)
                 continue
+            if backoff.failures:
+                log.info("%s: the %s source is reading again", self.device_id, what)
             backoff.reset()
             if data:
                 on_data(data)

@@ -13,6 +13,11 @@ Errors (pyserial and socket errors are translated here, the original kept as ``_
       SourceOpenError               it could not be opened (no such port, refused, no file)
       SourceReadError               it failed or went away while reading (unplugged device,
                                     gpsd closed the connection, read after close)
+
+A receiver on USB comes and goes: :class:`HotplugSerialSource` opens its port at the first
+read and again after it failed, so an agent started before the receiver is plugged in (or
+one whose receiver is unplugged and plugged back) waits for it, as gpsd does for
+hot-plugged devices, instead of exiting.
 """
 
 from __future__ import annotations
@@ -94,7 +99,10 @@ class SerialSource(_Closing):
         try:
             self._serial = serial.Serial(port, baud, timeout=0)
         except (serial.SerialException, ValueError) as exc:
-            raise SourceOpenError(port, f"cannot open at {baud} bit/s: {exc}") from exc
+            # pyserial repeats the path and errno: say only why, e.g. "No such file or directory"
+            errno = getattr(exc, "errno", None)
+            reason = os.strerror(errno) if isinstance(errno, int) else str(exc)
+            raise SourceOpenError(port, f"cannot open at {baud} bit/s: {reason}") from exc
 
     def read(self, timeout_s: float) -> bytes:
         """Wait up to ``timeout_s`` s for a first byte, then take all that are waiting.
@@ -116,6 +124,49 @@ class SerialSource(_Closing):
 
     def close(self) -> None:
         self._serial.close()
+
+
+class HotplugSerialSource(_Closing):
+    """A receiver on a serial port that may not be there yet, or may go and come back.
+
+    The port is opened at the first ``read`` and, after a read failed (the device was
+    unplugged), at the next one. While it cannot be opened, ``read`` raises
+    :class:`SourceOpenError`; the caller retries with backoff. After ``close()`` reads
+    fail with :class:`SourceReadError` and nothing is reopened.
+    """
+
+    def __init__(self, port: str, baud: int = 9600) -> None:
+        self.source = port
+        self.baud = baud
+        self._port: SerialSource | None = None
+        self._closed = False
+
+    def read(self, timeout_s: float) -> bytes:
+        """As :meth:`SerialSource.read`, opening the port first if it is not open.
+
+        Raises:
+            SourceOpenError: the port cannot be opened (not plugged in, busy).
+            SourceReadError: the port failed (it is closed; the next read reopens it),
+                or this source was closed.
+        """
+        if self._closed:
+            raise SourceReadError(self.source, "read after close")
+        if self._port is None:
+            self._port = SerialSource(self.source, self.baud)
+        try:
+            return self._port.read(timeout_s)
+        except SourceReadError:
+            self._drop_port()
+            raise
+
+    def _drop_port(self) -> None:
+        if self._port is not None:
+            self._port.close()
+        self._port = None
+
+    def close(self) -> None:
+        self._closed = True
+        self._drop_port()
 
 
 class ReplaySource(_Closing):

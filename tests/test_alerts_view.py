@@ -116,7 +116,7 @@ def test_unreachable_database_is_one_line_and_exit_1() -> None:
     result = CliRunner().invoke(app, ["alerts", "--db", url])
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr.startswith("citytrack: cannot read alerts: connect: ")
+    assert result.stderr.startswith(f"citytrack: cannot reach the database {url} (--db): ")
     assert result.stderr.count("\n") == 1
 
 

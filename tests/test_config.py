@@ -49,6 +49,17 @@ def test_wrong_type_is_named(tmp_path: Path) -> None:
     assert err.value.key == "city.default_road_limit_kmh"
 
 
+def test_an_unknown_time_zone_is_refused_at_load(tmp_path: Path) -> None:
+    osaka = (ROOT / "config" / "osaka.toml").read_text()
+    assert 'timezone = "Asia/Tokyo"' in osaka
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, osaka.replace('"Asia/Tokyo"', '"Asia/Tokio"')))
+    assert err.value.key == "city.timezone"
+    assert str(err.value).endswith(
+        "city.timezone: unknown time zone 'Asia/Tokio': give an IANA name such as 'Asia/Tokyo'"
+    )
+
+
 def test_dangling_reference_is_an_error(tmp_path: Path) -> None:
     text = (
         (ROOT / "config" / "osaka.toml")

@@ -106,13 +106,21 @@ def test_registered_driver_without_driving_and_unknown_driver(client: TestClient
         assert response.json() == {"detail": "driver not found"}
 
 
+def test_plain_dates_are_local_days(client: TestClient) -> None:
+    assert FROM.hour == 0  # the test's range is whole local days
+    days = {"from": FROM.date().isoformat(), "to": TO.date().isoformat()}
+    plain = client.get(URL.format("drv-tanaka"), params=days)
+    assert plain.status_code == 200, plain.text
+    assert plain.json() == client.get(URL.format("drv-tanaka"), params=q()).json()
+
+
 @pytest.mark.parametrize(
     "params",
     [
         {"to": TO.isoformat()},
         {"from": FROM.isoformat()},
         q(period="month"),
-        {"from": "2024-05-13T00:00:00", "to": TO.isoformat()},  # no offset
+        {"from": "13/05/2024", "to": TO.isoformat()},
         {"from": TO.isoformat(), "to": FROM.isoformat()},
         {"from": FROM.isoformat(), "to": FROM.isoformat()},
         {"from": FROM.isoformat(), "to": (FROM + timedelta(days=401)).isoformat()},

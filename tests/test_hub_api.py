@@ -121,6 +121,9 @@ def test_alerts_unfiltered_newest_first(client: TestClient) -> None:
         ({"kind": "speeding"}, [("truck-02", 3), ("truck-01", 2)]),
         ({"since": "2024-05-01T09:02:00+09:00"}, [("truck-02", 3), ("truck-01", 2)]),
         ({"until": "2024-05-01T00:02:00Z"}, [("truck-01", 1)]),
+        ({"since": "2024-05-01T09:02"}, [("truck-02", 3), ("truck-01", 2)]),  # city time
+        ({"until": "2024-05-02"}, [("truck-02", 3), ("truck-01", 2), ("truck-01", 1)]),
+        ({"until": "2024-05-01"}, []),  # local midnight: 2024-04-30T15:00Z
         ({"limit": "1"}, [("truck-02", 3)]),
         ({"vehicle": "truck-01", "kind": "speeding"}, [("truck-01", 2)]),
         ({"vehicle": "nobody"}, []),
@@ -139,7 +142,8 @@ def test_alert_filters(
     [
         {"since": "yesterday"},
         {"until": "2024-13-01T00:00:00Z"},
-        {"since": "2024-05-01T00:00:00"},  # no offset: ambiguous
+        {"since": "2024-05-01T24:30"},
+        {"until": "05/01/2024"},
         {"limit": "0"},
         {"limit": "1001"},
         {"limit": "ten"},
@@ -147,6 +151,15 @@ def test_alert_filters(
 )
 def test_bad_query_parameters_are_422(client: TestClient, params: dict[str, str]) -> None:
     assert client.get("/api/alerts", params=params).status_code == 422
+
+
+def test_times_without_an_offset_are_in_the_configured_zone(seeded_url: str) -> None:
+    with TestClient(create_app(seeded_url, timezone="UTC")) as utc:
+        response = utc.get("/api/alerts", params={"since": "2024-05-01T00:02"})
+        assert minutes(response.json()) == [("truck-02", 3), ("truck-01", 2)]
+        assert minutes(utc.get("/api/alerts", params={"until": "2024-05-01"}).json()) == []
+        refused = utc.get("/api/alerts", params={"since": "soon"})
+        assert refused.status_code == 422 and "since" in refused.text
 
 
 def test_vehicles(client: TestClient) -> None:

@@ -6,13 +6,20 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from edge_agent.nmea import NmeaFixDecoder
-from edge_agent.sources import GnssSource, SerialSource, SourceOpenError, SourceReadError
+from edge_agent.sources import (
+    GnssSource,
+    HotplugSerialSource,
+    SerialSource,
+    SourceOpenError,
+    SourceReadError,
+)
 from tests.nmea_text import nmea
-from tests.serial_ports import decode_until
+from tests.serial_ports import decode_until, open_pty
 
 
 def receiver_cycle(second: int) -> list[bytes]:
@@ -81,3 +88,29 @@ def test_a_missing_port_is_an_open_error(tmp_path: os.PathLike[str]) -> None:
     with pytest.raises(SourceOpenError) as caught:
         SerialSource(missing)
     assert caught.value.source == missing and caught.value.__cause__ is not None
+
+
+def test_a_hotplug_port_is_waited_for_and_reopened(tmp_path: Path) -> None:
+    """Not there yet: an open error each read. Plugged in: read. Unplugged: a read error,
+    then open errors again. Plugged back (another pty behind the same path): read again."""
+    port = tmp_path / "ttyUSB0"
+    source = HotplugSerialSource(str(port))
+    assert isinstance(source, GnssSource)
+    with pytest.raises(SourceOpenError, match="No such file or directory"):
+        source.read(timeout_s=0.0)
+    for plug in range(2):
+        with open_pty() as (master, path):
+            port.symlink_to(path)
+            assert source.read(timeout_s=0.0) == b""  # opened (pyserial flushes on open)
+            os.write(master, b"".join(receiver_cycle(10 * plug) + receiver_cycle(10 * plug + 1)))
+            epochs = decode_until(source, NmeaFixDecoder(), 2)
+            assert [e.fix_time.second for e in epochs] == [10 * plug, 10 * plug + 1]
+            os.close(master)  # unplugged
+            port.unlink()
+            with pytest.raises(SourceReadError):
+                source.read(timeout_s=1.0)
+            with pytest.raises(SourceOpenError):
+                source.read(timeout_s=0.0)
+    source.close()
+    with pytest.raises(SourceReadError, match="after close"):
+        source.read(timeout_s=0.0)

@@ -30,9 +30,12 @@ fix, 1 for the rest), never a traceback.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError  # typer >= 0.2x carries its own click
 from typer.core import TyperGroup
 
 from app.cli import (
@@ -72,6 +75,25 @@ class CitytrackGroup(TyperGroup):
             typer.echo(f"citytrack: {error_line(exc)}", err=True)
             raise typer.Exit(exc.exit_code) from exc
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run as click does, but a command line click refuses (unknown option, a value of
+        the wrong type) is one line too, exit 2, instead of a usage box."""
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except NoArgsIsHelpError as exc:  # bare "citytrack" or "citytrack agent": the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except typer.TyperException as exc:  # click's UsageError and its kin
+            ctx = getattr(exc, "ctx", None)
+            see = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            typer.echo(f"citytrack: {exc.format_message()}{see}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("citytrack: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)  # typer.Exit(n) comes back as n
+
 
 app = typer.Typer(
     cls=CitytrackGroup,
@@ -102,6 +124,12 @@ for name, group in (
     app.add_typer(group, name=name)
 
 
+CONNECT_TIMEOUT_S = 10
+"""How long libpq tries to reach a database server before giving up (unless
+``$PGCONNECT_TIMEOUT`` says otherwise): an unreachable host fails in seconds, not minutes."""
+
+
 def main() -> None:
     """The ``citytrack`` console script."""
+    os.environ.setdefault("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT_S))
     app()

@@ -11,6 +11,7 @@ import typer
 
 from app.cli.common import (
     BrokerOpt,
+    CommandError,
     ConfigOpt,
     MetricsPortOpt,
     UsageError,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from analytics.device.imu_harsh import ImuHarshDetector
     from citytrack.config import CitytrackConfig
     from edge_agent.pctim import SerialImuSource
+    from edge_agent.sources import GpsdSource
 
 log = logging.getLogger(__name__)
 app = typer.Typer(no_args_is_help=True, help="Device agents.")
@@ -63,10 +65,11 @@ def agent_vehicle(
     verbose: bool = False,
 ) -> None:
     """Read a GNSS receiver and publish its fixes (QoS 1, durable outbox); with an
-    accelerometer, also the harsh events it detects."""
+    accelerometer, also the harsh events it detects. A serial receiver that is not plugged
+    in yet is waited for."""
     from edge_agent.agent import VehicleAgent
     from edge_agent.outbox import Outbox
-    from edge_agent.sources import GnssSource, GpsdSource, SerialSource
+    from edge_agent.sources import GnssSource, HotplugSerialSource
 
     setup_logging(verbose)
     cfg = load_config(config)
@@ -76,11 +79,8 @@ def agent_vehicle(
     detector, imu_source = None, None
     if imu_port is not None:
         detector, imu_source = _imu(cfg, device_id, vehicle_class, imu_port, imu_baud)
-    source: GnssSource
-    if serial is not None:
-        source = SerialSource(serial, baud)
-    else:
-        source = GpsdSource(*gpsd_address(gpsd or ""))
+    # a serial receiver is waited for (as gpsd does for hot-plugged ones); gpsd must be up
+    source: GnssSource = HotplugSerialSource(serial, baud) if serial else _gpsd(gpsd or "")
     box = Outbox(outbox or Path(cfg.agent.outbox_dir) / f"{device_id}.db")
     agent = VehicleAgent(
         device_id,
@@ -96,6 +96,26 @@ def agent_vehicle(
     agent.start()
     wait_for_signal()
     agent.stop(drain_timeout_s=2.0)
+
+
+def _gpsd(address: str) -> GpsdSource:
+    """A connection to gpsd at ``HOST:PORT``.
+
+    Raises:
+        UsageError: the address is not HOST:PORT.
+        CommandError: gpsd cannot be reached.
+    """
+    from edge_agent.sources import GpsdSource, SourceOpenError
+
+    host, port = gpsd_address(address)
+    try:
+        return GpsdSource(host, port)
+    except SourceOpenError as exc:
+        reason = exc.__cause__.strerror if isinstance(exc.__cause__, OSError) else None
+        raise CommandError(
+            f"cannot reach gpsd at {host}:{port}: {reason or exc}; start gpsd "
+            "(e.g. gpsd /dev/ttyUSB0) or give its address with --gpsd HOST:PORT"
+        ) from exc
 
 
 def _imu(

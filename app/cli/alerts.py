@@ -22,12 +22,13 @@ from app.cli.common import (
     ConfigOpt,
     DbOpt,
     JsonLinesOpt,
+    TimeOpt,
+    city_zone,
     database,
     failing_as,
-    local,
     show_stored,
     table_console,
-    zone,
+    when,
 )
 from citytrack.alerts import AlertDetails, ManoeuvreDetails, SpeedingDetails
 from citytrack.config import load_config
@@ -43,16 +44,18 @@ def alerts(
     kind: Annotated[
         str | None, typer.Option(help="harsh_braking, harsh_acceleration, speeding")
     ] = None,
-    since: Annotated[datetime | None, typer.Option(help="ISO time, e.g. 2026-11-26T09:00")] = None,
-    until: Annotated[datetime | None, typer.Option(help="ISO time")] = None,
+    since: TimeOpt = None,
+    until: TimeOpt = None,
     limit: Annotated[int, typer.Option(help="max rows")] = 50,
     json_out: JsonLinesOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """The supervisor's alert list, newest first."""
+    """The supervisor's alert list, newest first, starting in [--since, --until)."""
     cfg = load_config(config)
-    tz = zone(cfg.city.timezone)
+    tz = city_zone(cfg)
+    start = when(since, tz, "--since") if since else None
+    end = when(until, tz, "--until") if until else None
     console = table_console(200)
     with failing_as("cannot read alerts"), database(cfg, db) as url:
         show_alerts(
@@ -61,8 +64,8 @@ def alerts(
             console,
             vehicle=vehicle,
             kind=kind,
-            since=local(since, tz) if since else None,
-            until=local(until, tz) if until else None,
+            since=start,
+            until=end,
             limit=limit,
             as_json=json_out,
         )

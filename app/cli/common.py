@@ -1,6 +1,8 @@
 """What the ``citytrack`` sub-commands share: options, the CLI's own errors, logging set-up,
-waiting for a signal, input files and times from the command line, the database a command
-uses (:func:`database`), and stored records shown as a table or JSON lines.
+waiting for a signal, input files and times from the command line (read by
+``citytrack.times``), the database a command uses (:func:`database`: which one, whether a
+new embedded one may be made, and one line when it cannot be reached), and stored records
+shown as a table or JSON lines.
 
 Commands raise, they never print an error: the root group (``app.cli.CitytrackGroup``)
 turns any ``CitytrackError`` into one line on stderr and its ``exit_code``.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -28,15 +31,16 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from citytrack.config import CitytrackConfig
+from citytrack.config import DEFAULT_CONFIG_NAME, REPO_CONFIG_DIR, CitytrackConfig
 from citytrack.errors import FinalError, InvalidInputError
+from citytrack.times import parse_when, zone
 
 if TYPE_CHECKING:
     import psycopg
@@ -119,31 +123,43 @@ def input_stream(name: str) -> Iterator[BinaryIO]:
         yield stream
 
 
-def zone(name: str) -> ZoneInfo:
-    """The IANA time zone ``name``.
+TimeOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="2026-12-07 (local midnight), 2026-12-07T08:00 (city time) or with an offset"
+    ),
+]
+
+
+def city_zone(cfg: CitytrackConfig) -> ZoneInfo:
+    """The city's time zone (``city.timezone``, checked when the configuration loaded)."""
+    return zone(cfg.city.timezone)
+
+
+def when(text: str, tz: ZoneInfo, option: str) -> datetime:
+    """A time from the command line: a plain date is local midnight in ``tz``, a naive
+    timestamp is in ``tz`` (:func:`citytrack.times.parse_when`).
 
     Raises:
-        InvalidInputError: no such time zone.
+        InvalidInputError: not a date or time; the message names ``option``.
     """
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInputError(f"unknown time zone {name!r}") from exc
+    return parse_when(text, tz, name=option)
 
 
-def local(t: datetime, tz: ZoneInfo) -> datetime:
-    """``t`` as given on the command line: a time without an offset is in ``tz``."""
-    return t if t.tzinfo else t.replace(tzinfo=tz)
-
-
-def check_window(start: datetime, end: datetime) -> None:
+def check_window(
+    start: datetime, end: datetime, names: tuple[str, str] = ("--from", "--to")
+) -> None:
     """Check a ``[start, end)`` time range from the command line.
 
     Raises:
         InvalidInputError: a naive time, or ``end <= start``.
     """
-    if start.utcoffset() is None or end.utcoffset() is None or end <= start:
-        raise InvalidInputError(f"need timezone-aware start < end, got {start!r}, {end!r}")
+    if start.utcoffset() is None or end.utcoffset() is None:
+        raise InvalidInputError(f"need timezone-aware times, got {start!r}, {end!r}")
+    if end <= start:
+        raise InvalidInputError(
+            f"{names[1]} ({end.isoformat()}) must be after {names[0]} ({start.isoformat()})"
+        )
 
 
 @contextmanager
@@ -190,31 +206,165 @@ def upgrade_schema(cfg: CitytrackConfig, url: str) -> list[str]:
         return schema.upgrade(conn, retention=configured_retention(cfg))
 
 
+DB_HOME_ENV = "CITYTRACK_HOME"
+
+
+def project_dir() -> Path | None:
+    """The citytrack checkout this command runs from (where ``config/osaka.toml`` is), or
+    None for an installed package."""
+    return REPO_CONFIG_DIR.parent if (REPO_CONFIG_DIR / DEFAULT_CONFIG_NAME).exists() else None
+
+
+def embedded_home(data_dir: Path | None = None) -> tuple[Path, bool]:
+    """Where the embedded database lives, and whether a new one may be created there.
+
+    ``data_dir`` (the demo's ``--data-dir``), else ``$CITYTRACK_HOME``: asked for, so a
+    new one may be made. Else ``./.citytrack``, which may be made only in the project
+    folder: anywhere else a command would silently start on an empty database.
+    """
+    if data_dir is not None:
+        return data_dir, True
+    if os.environ.get(DB_HOME_ENV):
+        return Path(os.environ[DB_HOME_ENV]), True
+    project = project_dir()
+    return DATA_DIR, project is not None and Path.cwd().resolve() == project.resolve()
+
+
+def configured_url(cfg: CitytrackConfig, db: str | None) -> tuple[str, str]:
+    """The database URL given (``--db``, else ``$CITYTRACK_DB``, else ``hub.db_url``; ""
+    for none) and where it came from, for messages.
+
+    Raises:
+        UsageError: the URL given is not a PostgreSQL URL or connection string.
+    """
+    for url, source in ((db, "--db"), (os.environ.get("CITYTRACK_DB"), "$CITYTRACK_DB"),
+                        (cfg.hub.db_url, "hub.db_url")):  # fmt: skip
+        if url:
+            check_db_url(url, source)
+            return url, source
+    return "", ""
+
+
+def check_db_url(url: str, source: str) -> None:
+    """Refuse what is not a PostgreSQL URL (``postgresql://...``) or a libpq connection
+    string (``host=... dbname=...``).
+
+    Raises:
+        UsageError: naming ``source`` and the form expected.
+    """
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    scheme, sep, _ = url.partition("://")
+    try:
+        if sep and scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"not a PostgreSQL scheme: {scheme}")
+        conninfo_to_dict(url)
+    except (psycopg.ProgrammingError, ValueError) as exc:
+        raise UsageError(
+            f"{source} is not a PostgreSQL URL: {redacted(url)!r}; "
+            "give postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+        ) from exc
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+@contextmanager
+def reaching(url: str, source: str) -> Iterator[None]:
+    """Inside the block, a database that cannot be reached or whose schema cannot be
+    brought up to date is one :class:`CommandError` that says which database, why, and
+    what to do.
+    """
+    from hub.storage.db import MigrationError, StoreUnavailableError
+
+    where = redacted(url) + (f" ({source})" if source else "")
+    try:
+        yield
+    except StoreUnavailableError as exc:
+        reason = _first_line(exc)
+        raise CommandError(
+            f"cannot reach the database {where}: {reason}; start it or give another with "
+            "--db or $CITYTRACK_DB"
+        ) from exc
+    except MigrationError as exc:
+        raise CommandError(
+            f"cannot bring the schema of {where} up to date: step {exc.step} failed: "
+            f"{_first_line(exc)}; fix it (docs/storage.md) and run citytrack db upgrade"
+        ) from exc
+
+
+def _first_line(exc: Exception) -> str:
+    """What psycopg said (the cause's first line: libpq adds hints and SQL excerpts)."""
+    text = str(exc.__cause__ or exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first.removeprefix("connection failed: ")
+
+
+@contextmanager
+def embedded(home: Path, *, may_create: bool) -> Iterator[str]:
+    """The embedded PostgreSQL in ``home/pg``, started for the block and stopped after it;
+    its URL. Says on stderr which database it is (and that it is new).
+
+    Raises:
+        UsageError: there is none and ``may_create`` is false.
+        ServiceError: the server did not start.
+    """
+    from app.services import EmbeddedPostgres
+
+    pg = home.resolve() / "pg"
+    exists = (pg / "PG_VERSION").exists()
+    if not exists and not may_create:
+        project = project_dir()
+        use = f"{DB_HOME_ENV}={project / DATA_DIR} for the project's, " if project else ""
+        raise UsageError(
+            f"no database in {pg}: give --db URL, or set {use}or create an empty one here "
+            "with citytrack db upgrade"
+        )
+    server = EmbeddedPostgres(pg).start()
+    try:
+        what = "the embedded database" if exists else "a new embedded database"
+        typer.echo(f"citytrack: using {what} in {pg}", err=True)
+        yield server.url
+    finally:
+        server.stop()
+
+
 @contextmanager
 def database(
-    cfg: CitytrackConfig, db: str | None, *, migrate: bool = True, data_dir: Path = DATA_DIR
+    cfg: CitytrackConfig,
+    db: str | None,
+    *,
+    migrate: bool = True,
+    create: bool = False,
+    data_dir: Path | None = None,
 ) -> Iterator[str]:
     """The URL of the database this command uses, for the ``with`` block.
 
-    ``db`` (``--db``), else ``$CITYTRACK_DB``, else ``hub.db_url``, else an embedded
-    PostgreSQL in ``data_dir/pg``, started here and stopped when the block ends, also on
-    an exception. With ``migrate`` (every command but ``db upgrade``, which reports what
-    it applies) the schema is brought up to date first.
+    ``db`` (``--db``), else ``$CITYTRACK_DB``, else ``hub.db_url``, else the embedded
+    PostgreSQL of :func:`embedded_home`, started here and stopped when the block ends,
+    also on an exception; a new one is made there only where that allows it, or with
+    ``create`` (``db upgrade``). With ``migrate`` (every command but ``db upgrade``,
+    which reports what it applies) the schema is brought up to date first; else the
+    database is only reached once.
 
     Raises:
+        UsageError: a URL that is not PostgreSQL's, or no embedded database to use.
+        CommandError: the database cannot be reached, or its schema not upgraded.
         ServiceError: the embedded server did not start.
-        StoreUnavailableError, MigrationError: as :func:`upgrade_schema`.
     """
-    url = db or os.environ.get("CITYTRACK_DB") or cfg.hub.db_url
+    url, source = configured_url(cfg, db)
     with ExitStack() as stack:
         if not url:
-            from app.services import EmbeddedPostgres
-
-            server = EmbeddedPostgres(data_dir / "pg").start()
-            stack.callback(server.stop)
-            url = server.url
-        if migrate:
-            upgrade_schema(cfg, url)
+            home, may_create = embedded_home(data_dir)
+            url = stack.enter_context(embedded(home, may_create=may_create or create))
+        with reaching(url, source):
+            if migrate:
+                upgrade_schema(cfg, url)
+            else:
+                connect(url).close()
         yield url
 
 

@@ -13,6 +13,7 @@ from app.cli.common import (
     connect,
     database,
     failing_as,
+    reaching,
     upgrade_schema,
 )
 from citytrack.config import load_config
@@ -24,7 +25,7 @@ app = typer.Typer(no_args_is_help=True, help="Database administration.")
 def db_upgrade(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Create or migrate the hub's schema."""
     cfg = load_config(config)
-    with database(cfg, db, migrate=False) as url:
+    with database(cfg, db, migrate=False, create=True) as url, reaching(url, ""):
         applied = upgrade_schema(cfg, url)
     typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
 

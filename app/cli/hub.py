@@ -39,12 +39,16 @@ def hub(
         port = api_port if api_port is not None else cfg.hub.api_port
         # bound first: a port in use is refused before anything else is touched
         api = ApiServer(
-            url, cfg.hub.api_host, port, metrics=service.metrics, readiness=service.readiness
+            url,
+            cfg.hub.api_host,
+            port,
+            timezone=cfg.city.timezone,
+            metrics=service.metrics,
+            readiness=service.readiness,
         )
         running.callback(api.close)
         service.start()
         running.callback(service.stop)
         api.start()
-        running.callback(api.stop)
         typer.echo(f"hub running; API on http://{api.host}:{api.port}/api/alerts (Ctrl-C stops)")
         wait_for_signal()

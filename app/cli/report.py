@@ -14,11 +14,11 @@ from app.cli.common import (
     ConfigOpt,
     DbOpt,
     check_window,
+    city_zone,
     connect,
     database,
     failing_as,
-    local,
-    zone,
+    when,
 )
 from citytrack.config import load_config
 
@@ -32,19 +32,19 @@ app = typer.Typer(no_args_is_help=True, help="Reports for supervisors.")
 
 @app.command("drivers")
 def report_drivers(
-    start: Annotated[datetime, typer.Option("--from", help="period start, ISO (city time)")],
-    end: Annotated[datetime, typer.Option("--to", help="period end, ISO (exclusive)")],
+    start: Annotated[str, typer.Option("--from", help="period start: date or time (city time)")],
+    end: Annotated[str, typer.Option("--to", help="period end, exclusive: date or time")],
     out: Annotated[Path, typer.Option(help="HTML file to write")] = Path("drivers.html"),
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Driving-tendency report: a fleet ranking and charts per driver, one HTML file."""
     cfg = load_config(config)
-    tz = zone(cfg.city.timezone)
-    start, end = local(start, tz), local(end, tz)
-    check_window(start, end)
+    tz = city_zone(cfg)
+    since, until = when(start, tz, "--from"), when(end, tz, "--to")
+    check_window(since, until)
     with failing_as("cannot make the report", OSError), database(cfg, db) as url:
-        report = write_report(url, out, start=start, end=end, tz=tz)
+        report = write_report(url, out, start=since, end=until, tz=tz)
     typer.echo(f"wrote {out}: {len(report.sections)} driver(s) with driving")
     typer.echo(f"wrote {out}")
 

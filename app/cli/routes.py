@@ -13,7 +13,6 @@ included, with the day in the message (``cannot plan 2026-11-26: ...``).
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -29,6 +28,7 @@ from app.cli.common import (
     failing_as,
 )
 from citytrack.config import load_config
+from citytrack.times import parse_day
 
 if TYPE_CHECKING:
     from hub.routes.plan import DayPlan
@@ -53,8 +53,8 @@ def routes_solve(
 
 @app.command("learn")
 def routes_learn(
-    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first day")],
-    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="last day")],
+    start: Annotated[str, typer.Option("--from", help="first day, 2026-03-02")],
+    end: Annotated[str, typer.Option("--to", help="last day, 2026-03-27")],
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
@@ -62,8 +62,9 @@ def routes_learn(
     from hub.routes.stats import RouteStatsRepository, format_learn_summary
 
     cfg = load_config(config)
+    first, last = parse_day(start, name="--from"), parse_day(end, name="--to")
     with database(cfg, db) as url, connect(url) as conn:
-        summary = RouteStatsRepository(conn).learn(cfg, start.date(), end.date())
+        summary = RouteStatsRepository(conn).learn(cfg, first, last)
     typer.echo(format_learn_summary(summary))
 
 
@@ -87,7 +88,7 @@ def routes_import_emissions(
     typer.echo(f"stored {stored} emission row(s) from {path}")
 
 
-DayOpt = Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
+DayOpt = Annotated[str, typer.Option("--date", help="the day, 2026-11-26")]
 SecondsOpt = Annotated[
     float | None, typer.Option(help="solver time budget, s (default routes.plan_seconds)")
 ]
@@ -107,7 +108,7 @@ def routes_plan(
     from hub.routes.plan import default_loader, load_day, plan_day, summary
 
     cfg = load_config(config)
-    date = day.date()
+    date = parse_day(day, name="--date")
     budget = cfg.routes.plan_seconds if seconds is None else seconds
     with failing_as(f"cannot plan {date}", RoutingError), database(cfg, db) as url:
         result = plan_day(load_day(url, cfg, date, default_loader()), budget, seed)
@@ -147,7 +148,7 @@ def routes_compare(
     from hub.routes.compare import compare_plan
 
     cfg = load_config(config)
-    date = day.date()
+    date = parse_day(day, name="--date")
     budget = cfg.routes.plan_seconds if seconds is None else seconds
     with failing_as(f"cannot compare {date}", RoutingError), database(cfg, db) as url:
         comparison = compare_plan(url, cfg, date, plan, budget)

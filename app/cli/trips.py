@@ -24,12 +24,12 @@ from app.cli.common import (
     DbOpt,
     JsonLinesOpt,
     check_window,
+    city_zone,
     database,
     failing_as,
-    local,
     show_stored,
     table_console,
-    zone,
+    when,
 )
 from citytrack.config import load_config
 
@@ -41,18 +41,18 @@ def trips(
     vehicle: Annotated[str | None, typer.Option(help="device id")] = None,
     driver: Annotated[str | None, typer.Option(help="driver id")] = None,
     start: Annotated[
-        datetime | None, typer.Option("--from", help="ISO time (city time); default: --to - 24 h")
+        str | None, typer.Option("--from", help="date or time (city time); default: --to - 24 h")
     ] = None,
-    end: Annotated[datetime | None, typer.Option("--to", help="ISO time; default: now")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="date or time; default: now")] = None,
     json_out: JsonLinesOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Trips the hub has built (drives between stops), starting in [--from, --to)."""
     cfg = load_config(config)
-    tz = zone(cfg.city.timezone)
-    until = local(end, tz) if end else datetime.now(tz)
-    since = local(start, tz) if start else until - timedelta(days=1)
+    tz = city_zone(cfg)
+    until = when(end, tz, "--to") if end else datetime.now(tz)
+    since = when(start, tz, "--from") if start else until - timedelta(days=1)
     check_window(since, until)
     console = table_console(220)
     with failing_as("cannot read trips"), database(cfg, db) as url:

@@ -198,7 +198,7 @@ def _run(
     hub.start()
     stack.callback(hub.stop)
     hub.wait_subscribed(10)
-    api = ApiServer(db_url, port=0)
+    api = ApiServer(db_url, port=0, timezone=cfg.city.timezone)
     api.start()
     stack.callback(api.stop)
     start = datetime.now(UTC).replace(microsecond=0)

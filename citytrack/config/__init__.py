@@ -17,11 +17,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from citytrack.config.routes import RoutesConfig
 from citytrack.config.watch import WatchConfig
 from citytrack.errors import InvalidInputError
+from citytrack.times import zone
 
 REPO_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 DEFAULT_CONFIG_NAME = "osaka.toml"
@@ -112,7 +113,10 @@ class RosterEntry(_Section):
 
 class CityConfig(_Section):
     name: str = Field(description="city name")
-    timezone: str = Field(description="IANA time zone for local display")
+    timezone: str = Field(
+        description="IANA time zone (e.g. Asia/Tokyo): local display, plain dates and "
+        "timestamps without an offset"
+    )
     default_road_limit_kmh: float = Field(gt=0, description="limit where no zone applies, km/h")
     depot: Place = Field(description="where trucks start and end")
     disposal_site: Place = Field(description="where collected garbage is unloaded")
@@ -130,6 +134,12 @@ class CityConfig(_Section):
         description="GeoJSON LineStrings with a maxspeed (km/h) property: road speed limits; "
         "a path relative to the config file",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        zone(name)  # an unknown zone fails here, at load, not in the first command using it
+        return name
 
     @model_validator(mode="after")
     def _references_resolve(self) -> CityConfig:
@@ -249,7 +259,8 @@ def load_config(path: Path | str | None = None) -> CitytrackConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(first["msg"], path=path, key=key) from exc
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(message, path=path, key=key) from exc
     return _resolve_paths(cfg, path.resolve().parent)
 
 

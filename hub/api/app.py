@@ -10,8 +10,9 @@ Endpoints::
     GET /healthz       the same as /readyz
     GET /metrics       the process's counters, Prometheus text format (with ``metrics=``)
 
-Times are ISO-8601 with an offset (a time without one is refused with 422, as is any bad
-query parameter); responses carry UTC times and units in field names. A
+Query times are plain dates (local midnight in the city's zone), timestamps without an
+offset (city time) or with one (``hub.api.times``); a bad one is a 422, as is any bad
+query parameter. Responses carry UTC times and units in field names. A
 ``psycopg_pool.ConnectionPool`` is opened in the app's lifespan and closed on shutdown.
 Store errors become 503 (database unavailable) or 500 (statement refused) with a JSON
 ``detail``.
@@ -29,12 +30,14 @@ import psycopg
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from citytrack.health import Check, Readiness
 from citytrack.metrics import CONTENT_TYPE, MetricsRegistry
+from citytrack.times import zone
 from hub.api.drivers import drivers_router
 from hub.api.guardians import guardian_router
+from hub.api.times import TIME_HELP, query_time
 from hub.storage.db import Connection, StoreError, StoreUnavailableError
 from hub.storage.fleet import AlertRepository, DeviceRepository, StoredAlert, VehiclePosition
 
@@ -78,20 +81,21 @@ def _database_check(request: Request) -> Check:
     return Check(ok=True)
 
 
-def _add_routes(app: FastAPI, readiness: ReadinessSource | None) -> None:
+def _add_routes(app: FastAPI, tz: ZoneInfo, readiness: ReadinessSource | None) -> None:
     @app.get("/api/alerts", response_model=list[StoredAlert])
     def list_alerts(
         request: Request,
         vehicle: Annotated[str | None, Query(description="device_id of the vehicle")] = None,
         kind: Annotated[str | None, Query(description="alert kind, e.g. speeding")] = None,
-        since: Annotated[AwareDatetime | None, Query(description="start_time >= since")] = None,
-        until: Annotated[AwareDatetime | None, Query(description="start_time < until")] = None,
+        since: Annotated[str | None, Query(description=f"start_time >= since: {TIME_HELP}")] = None,
+        until: Annotated[str | None, Query(description="start_time < until")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="most alerts")] = 100,
     ) -> list[StoredAlert]:
         """Alerts newest first (by start time), filtered."""
+        start, end = query_time(since, tz, "since"), query_time(until, tz, "until")
         with _connection(request) as conn:
             return AlertRepository(conn).query(
-                device_id=vehicle, kind=kind, since=since, until=until, limit=limit
+                device_id=vehicle, kind=kind, since=start, until=end, limit=limit
             )
 
     @app.get("/api/vehicles", response_model=list[VehiclePosition])
@@ -154,12 +158,12 @@ def create_app(
 
     app = FastAPI(title="citytrack hub", lifespan=lifespan)
     app.add_exception_handler(StoreError, _store_error)
-    _add_routes(app, readiness)
+    _add_routes(app, zone(timezone), readiness)
     # guardians: their own children only (bearer token; see hub/api/guardians.py)
     pooled = lambda: app.state.pool.connection()  # noqa: E731, PLW0108 - pool made in lifespan
-    app.include_router(guardian_router(pooled, ZoneInfo(timezone)))
+    app.include_router(guardian_router(pooled, zone(timezone)))
     # supervisors: per-driver scorecards (see hub/api/drivers.py)
-    app.include_router(drivers_router(pooled, ZoneInfo(timezone)))
+    app.include_router(drivers_router(pooled, zone(timezone)))
     if metrics is not None:
         registry = metrics
 

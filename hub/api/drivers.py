@@ -5,7 +5,8 @@ Endpoints::
     GET /api/drivers/{driver_id}/scorecard   ?from=&to=&period=day|week
     GET /api/drivers/{driver_id}/trips       ?from=&to=
 
-``from`` (inclusive) and ``to`` (exclusive) are ISO 8601 times with an offset; the range
+``from`` (inclusive) and ``to`` (exclusive) are plain dates (local midnight) or times, read
+in the city's zone without an offset (``hub.api.times``); the range
 is at most ``MAX_RANGE_DAYS`` days. Days and weeks (ISO, from Monday) are local days in
 the city's time zone. The scorecard is a
 ``analytics.driving.scorecard.DriverScorecard``: the range's
@@ -34,6 +35,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime
 
 from analytics.driving.scorecard import DEFAULT_WEIGHTS, DriverScorecard, Period, ScoreWeights
+from hub.api.times import TIME_HELP, required_time
 from hub.storage.db import Connection, StoreUnavailableError
 from hub.storage.drivers import DriverStatsRepository, MotionRules, driver_scorecard
 from hub.storage.trips import DriverTrips, TripRepository, driver_trips
@@ -86,11 +88,12 @@ def drivers_router(
     @router.get("/api/drivers/{driver_id}/scorecard", response_model=DriverScorecard)
     def scorecard(
         driver_id: str,
-        start: Annotated[AwareDatetime, Query(alias="from", description="range start")],
-        end: Annotated[AwareDatetime, Query(alias="to", description="range end, exclusive")],
+        start_text: Annotated[str, Query(alias="from", description=f"range start: {TIME_HELP}")],
+        end_text: Annotated[str, Query(alias="to", description="range end, exclusive")],
         period: Annotated[Period, Query(description="day or week (local)")] = "day",
     ) -> DriverScorecard:
         """The driver's scorecard over ``[from, to)``, by local day or ISO week."""
+        start, end = required_time(start_text, tz, "from"), required_time(end_text, tz, "to")
         _check_range(start, end)
         with _connection(get_conn) as conn:
             card = driver_scorecard(
@@ -109,10 +112,11 @@ def drivers_router(
     @router.get("/api/drivers/{driver_id}/trips", response_model=DriverTrips)
     def trips(
         driver_id: str,
-        start: Annotated[AwareDatetime, Query(alias="from", description="range start")],
-        end: Annotated[AwareDatetime, Query(alias="to", description="range end, exclusive")],
+        start_text: Annotated[str, Query(alias="from", description=f"range start: {TIME_HELP}")],
+        end_text: Annotated[str, Query(alias="to", description="range end, exclusive")],
     ) -> DriverTrips:
         """The driver's trips and stops starting in ``[from, to)``, oldest first."""
+        start, end = required_time(start_text, tz, "from"), required_time(end_text, tz, "to")
         _check_range(start, end)
         with _connection(get_conn) as conn:
             names = DriverStatsRepository(conn).drivers()

@@ -35,6 +35,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, Field
 
+from hub.api.times import TIME_HELP, query_time
 from hub.storage.db import Connection, StoreUnavailableError
 from hub.storage.watch import ChildRecord, GuardianRepository, PassageRepository, StoredPassage
 
@@ -155,14 +156,17 @@ def guardian_router(get_conn: GetConnection, tz: ZoneInfo) -> APIRouter:
     def child_passages(
         child_id: str,
         token: Annotated[str, Depends(bearer_token)],
-        since: Annotated[AwareDatetime | None, Query(description="closest_time >= since")] = None,
-        until: Annotated[AwareDatetime | None, Query(description="closest_time < until")] = None,
+        since: Annotated[
+            str | None, Query(description=f"closest_time >= since; {TIME_HELP}")
+        ] = None,
+        until: Annotated[str | None, Query(description="closest_time < until")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="most passages")] = 100,
     ) -> list[ChildPassage]:
         """The caller's child's passages, newest first."""
+        start, end = query_time(since, tz, "since"), query_time(until, tz, "until")
         with connection() as conn:
             authorize(conn, token, child_id)
-            rows = PassageRepository(conn).passages(child_id, since, until, limit)
+            rows = PassageRepository(conn).passages(child_id, start, end, limit)
         return [_view(r, tz) for r in rows]
 
     @router.get("/api/children/{child_id}/last-seen", response_model=LastSeen)

@@ -18,7 +18,8 @@ class ApiBindError(FinalError):
 
 
 class ApiServer:
-    """uvicorn running ``hub.api.app`` on ``host:port`` (port 0 picks a free one)."""
+    """uvicorn running ``hub.api.app`` on ``host:port`` (port 0 picks a free one), reading
+    and showing local times in ``timezone`` (the city's, ``city.timezone``)."""
 
     def __init__(
         self,
@@ -26,6 +27,7 @@ class ApiServer:
         host: str = "127.0.0.1",
         port: int = 8080,
         *,
+        timezone: str,
         metrics: MetricsRegistry | None = None,
         readiness: ReadinessSource | None = None,
     ) -> None:
@@ -42,7 +44,7 @@ class ApiServer:
             ) from exc
         self.port = int(self._sock.getsockname()[1])
         config = uvicorn.Config(
-            create_app(db_url, metrics=metrics, readiness=readiness),
+            create_app(db_url, timezone=timezone, metrics=metrics, readiness=readiness),
             log_level="warning",
             lifespan="on",
         )
