@@ -29,6 +29,7 @@ def hub(
     """Run the hub: MQTT ingest, detectors, storage and the HTTP API."""
     from hub.api.server import ApiServer
     from hub.ingest.service import HubService
+    from hub.storage.drivers import score_weights
 
     setup_logging(verbose)
     cfg = load_config(config)
@@ -38,7 +39,9 @@ def hub(
         service.start()
         running.callback(service.stop)
         port = api_port if api_port is not None else cfg.hub.api_port
-        api = ApiServer(url, cfg.hub.api_host, port, metrics=service.metrics)
+        api = ApiServer(
+            url, cfg.hub.api_host, port, metrics=service.metrics, weights=score_weights(cfg.scores)
+        )
         api.start()
         running.callback(api.stop)
         typer.echo(f"hub running; API on http://{api.host}:{api.port}/api/alerts (Ctrl-C stops)")

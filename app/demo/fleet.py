@@ -47,6 +47,7 @@ from firmware_sim.labels import EpisodeLabel
 from firmware_sim.receiver import PtyGpsReceiver
 from hub.api.server import ApiServer
 from hub.ingest.service import HubService
+from hub.storage.drivers import score_weights
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def _run(
     hub.start()
     stack.callback(hub.stop)
     hub.wait_subscribed(10)
-    api = ApiServer(db_url, port=0)
+    api = ApiServer(db_url, port=0, weights=score_weights(cfg.scores))
     api.start()
     stack.callback(api.stop)
     rigs = [

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
 from pydantic import AwareDatetime, BaseModel, Field
 
+from analytics.driving.scorecard import DEFAULT_WEIGHTS, ScoreWeights
 from citytrack.metrics import CONTENT_TYPE, MetricsRegistry
 from hub.api.drivers import drivers_router
 from hub.api.guardians import guardian_router
@@ -104,8 +105,11 @@ def create_app(
     pool_timeout_s: float = 5.0,
     timezone: str = "Asia/Tokyo",
     metrics: MetricsRegistry | None = None,
+    weights: ScoreWeights = DEFAULT_WEIGHTS,
 ) -> FastAPI:
-    """The API app over the database at ``db_url`` (schema already upgraded).
+    """The API app over the database at ``db_url`` (schema already upgraded); driver
+    scores with ``weights`` (``hub.storage.drivers.score_weights`` for the configured
+    minimum driving).
 
     The pool opens without waiting for the server, so the app starts while the database
     is down and ``/healthz`` says so; a request waits at most ``pool_timeout_s`` seconds
@@ -136,7 +140,7 @@ def create_app(
     pooled = lambda: app.state.pool.connection()  # noqa: E731, PLW0108 - pool made in lifespan
     app.include_router(guardian_router(pooled, ZoneInfo(timezone)))
     # supervisors: per-driver scorecards (see hub/api/drivers.py)
-    app.include_router(drivers_router(pooled, ZoneInfo(timezone)))
+    app.include_router(drivers_router(pooled, ZoneInfo(timezone), weights=weights))
     if metrics is not None:
         registry = metrics
 

@@ -8,6 +8,7 @@ import time
 
 import uvicorn
 
+from analytics.driving.scorecard import DEFAULT_WEIGHTS, ScoreWeights
 from citytrack.metrics import MetricsRegistry
 from hub.api.app import create_app
 
@@ -22,6 +23,7 @@ class ApiServer:
         port: int = 8080,
         *,
         metrics: MetricsRegistry | None = None,
+        weights: ScoreWeights = DEFAULT_WEIGHTS,
     ) -> None:
         self.host = host
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -29,7 +31,9 @@ class ApiServer:
         self._sock.bind((host, port))
         self.port = int(self._sock.getsockname()[1])
         config = uvicorn.Config(
-            create_app(db_url, metrics=metrics), log_level="warning", lifespan="on"
+            create_app(db_url, metrics=metrics, weights=weights),
+            log_level="warning",
+            lifespan="on",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
