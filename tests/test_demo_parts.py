@@ -3,13 +3,17 @@ trucks' start, and what the summary says about alerts."""
 
 from __future__ import annotations
 
+import io
+import json
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.demo.fleet import alert_summary
+from app.cli.analyze import analyze_log
+from app.demo.fleet import alert_summary, demo_simulator
 from app.demo.view import DemoView
 from app.demo.watch import WatchRig, demo_day
 from citytrack import wire
@@ -19,6 +23,7 @@ from citytrack.mqtt import BrokerAddress
 from edge_agent.ble_sources import BleRecord
 from firmware_sim.gps import TruckSimulator
 from firmware_sim.labels import EpisodeLabel
+from firmware_sim.receiver import iter_nmea
 from tests.waiting import wait_until
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -141,3 +146,20 @@ def test_the_printed_summary_says_what_a_false_alert_was() -> None:
     text = console.export_text()
     assert "alerts: harsh_cornering" in text
     assert "(truck-03 harsh_cornering 09:00:00)" in text  # in the city's time
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_the_demo_trucks_raise_no_alert_their_script_does_not_explain(index: int) -> None:
+    """Ten minutes of each demo truck through the hub's detectors: exactly its scripted
+    episodes, and no harsh cornering from a truck turning on the spot at a sharp vertex."""
+    cfg = load_config()
+    truck = cfg.city.trucks[index]
+    sim = demo_simulator(truck, cfg, 1000 + index)
+    nmea = b"".join(data for _, data in iter_nmea(sim, 600))
+    out = io.StringIO()
+    analyze_log(io.BytesIO(nmea), out, cfg=cfg, vehicle_class=truck.vehicle_class)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    found = Counter(r["kind"] for r in records if r["record"] == "event")
+    scripted = Counter(label.alert_kind for label in sim.labels)
+    assert scripted, "the truck plays its episode within ten minutes"
+    assert found == scripted

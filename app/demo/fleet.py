@@ -42,6 +42,7 @@ from edge_agent.outbox import Outbox
 from edge_agent.sources import SerialSource
 from evaluation.episodes import match_episodes
 from evaluation.passages import PassageKey
+from firmware_sim.corners import RoundedRoute
 from firmware_sim.gps import TruckSimulator
 from firmware_sim.labels import EpisodeLabel
 from firmware_sim.receiver import PtyGpsReceiver
@@ -64,6 +65,20 @@ class DemoOptions:
     watch_speedup: float = 60.0
 
 
+def demo_simulator(truck: Truck, cfg: CitytrackConfig, seed: int) -> TruckSimulator:
+    """The demo's simulator of ``truck``, at rest now (``restart_at`` re-dates it).
+
+    It drives its route along arcs (``firmware_sim.corners.RoundedRoute``), as a truck
+    turns. On the polyline's sharp vertices it would turn on the spot within one epoch,
+    and the hub would rightly flag corner after corner as harsh cornering: alerts that no
+    scripted episode explains (13 in ten minutes of the five trucks, none on arcs).
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    return TruckSimulator(
+        truck, cfg.city, cfg.sim, seed=seed, start_time=now, geometry=RoundedRoute
+    )
+
+
 class TruckRig:
     """One simulated truck: a GPS receiver on a pty, read by a real vehicle agent."""
 
@@ -77,9 +92,7 @@ class TruckRig:
     ) -> None:
         self.truck = truck
         data = opts.data_dir
-        sim = TruckSimulator(
-            truck, cfg.city, cfg.sim, seed=opts.seed * 1000 + index, start_time=datetime.now(UTC)
-        )
+        sim = demo_simulator(truck, cfg, opts.seed * 1000 + index)
         self.labels_path = data / "labels" / f"{truck.device_id}.jsonl"
         self.labels_path.parent.mkdir(parents=True, exist_ok=True)
         self.labels_path.write_text("")
