@@ -61,6 +61,7 @@ def test_the_passage_score_does_not_move_while_the_stations_drain(tmp_path: Path
     stopped = rig.clock.now()
     wait_until(lambda: rig.clock.now() >= stopped + timedelta(minutes=10), 60, "a slow drain")
     assert rig.score([]) == at_stop
+    assert rig.feed.now() <= stopped, "the morning stands still once stopped"
     assert 0 < at_stop["truth"] < len(rig.morning.truth)
 
 

@@ -225,8 +225,12 @@ class WatchRig:
             self.feed.waiting_for = None
 
     def stop(self, drain_timeout_s: float) -> None:
+        """Stop the morning where it is (``feed`` stands still from now on, however long
+        the stations then take to drain), then the stations, reporting their open visits."""
         self._stop.set()
         self._thread.join(5)
+        with self.feed.lock:
+            self.feed.waiting_for = self.feed.frontier()
         for rig in self.stations.values():
             rig.agent.stop(drain_timeout_s=drain_timeout_s)
 
