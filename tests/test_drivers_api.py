@@ -167,4 +167,6 @@ def test_report_says_not_enough_driving_yet(db_url: str, tmp_path: Path) -> None
     write_report(db_url, out, start=one_day[0], end=one_day[1], tz=JST, weights=weights)
     text = " ".join(parse(out).text)
     assert "not enough driving yet (10.0 of 50 km, 0.3 of 1 h driving)" in text
+    html = out.read_text(encoding="utf-8")
+    assert "<tr><td></td><td class='l'>Tanaka Hiroshi" in html, "no score, no place in the ranking"
     assert "points lost" not in text

@@ -217,8 +217,9 @@ def _fleet_table(report: FleetReport) -> str:
         cells = "".join(f"<td>{rates.get(k, 0):.2f}</td>" for k in kinds)
         cells += f"<td>{s.trip_summary.trips}</td>"
         name = html.escape(s.daily.driver_name or s.daily.driver_id)
+        place = rank if t.score is not None else ""  # no score, no place in the ranking
         rows.append(
-            f"<tr><td>{rank}</td><td class='l'>{name} <small>({html.escape(s.daily.driver_id)})"
+            f"<tr><td>{place}</td><td class='l'>{name} <small>({html.escape(s.daily.driver_id)})"
             f"</small></td><td>{_badge(s.daily)}</td><td>{_risk_text(t, report.weights)}</td>"
             f"<td>{t.km:.1f}</td><td>{t.driving_s / 3600:.1f}</td>{cells}"
             f"<td>{100 * t.speeding_share:.1f} %</td><td>{sum(t.events.values())}</td></tr>"
