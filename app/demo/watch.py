@@ -235,7 +235,8 @@ class WatchRig:
             rig.agent.stop(drain_timeout_s=drain_timeout_s)
 
     def score(self, detected: list[PassageKey]) -> dict[str, float | int]:
-        """Passages stored so far against the simulator's truth up to the sim clock.
+        """Passages stored so far against the simulator's truth up to the morning's time
+        as handed to the stations (``feed``, which stands still once stopped).
 
         Only passages old enough to have been reported count (before ``horizon``). A
         detected closest time and its true one can straddle the horizon by a few seconds,
