@@ -24,10 +24,11 @@ DEFAULT_SOURCE = "default"
 MIN_LEARNED_SERVICE_SHARE = 0.5
 """Below this share of today's points with a learned service time, the plan is thin.
 
-Service time is most of a collection day (a minute or more at each of dozens of points);
-where it is the configured ``routes.default_service_s`` for most points, the plan and
-today's courses are both timed by a made-up number, and the saving says more about that
-number than about the routes. Half is where the learned times stop deciding it."""
+Service time is a large part of a collection day (a minute or more at each of dozens of
+points); where it is the configured ``routes.default_service_s`` for most points, the
+plan and today's courses are both timed by a made-up number, and the time saving (and
+which plan the solver prefers) rests on it. Half is where the learned times stop
+deciding it."""
 
 MIN_DRIVEN_SHARE = 0.5
 """Below this share of the plan's working time actually driven, the comparison is thin.
@@ -53,8 +54,9 @@ def plan_thin_inputs(day: DayProblem) -> list[ThinInput]:
         return []
     message = (
         f"{defaulted} of {total} service times are the default (routes.default_service_s) "
-        f"(learned for fewer than {MIN_LEARNED_SERVICE_SHARE:.0%} of the points): the saving "
-        "compares two guesses; run `citytrack routes learn` over days of stored fixes first"
+        f"(learned for fewer than {MIN_LEARNED_SERVICE_SHARE:.0%} of the points): the times "
+        "and the saving are the model's guess, not measured; run `citytrack routes learn` "
+        "over days of stored fixes first"
     )
     return [ThinInput("service_times_defaulted", message)]
 
