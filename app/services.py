@@ -67,8 +67,9 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 
 def device_acl(hub_user: str) -> list[str]:
-    """Mosquitto ACL: the hub reads every device topic and writes alerts; each device
-    (user name = device id) may write and read only its own topics."""
+    """Mosquitto ACL: the hub reads every device topic and writes alerts and watermarks;
+    each device (user name = device id) may write and read only its own topics, and read
+    its own watermark."""
     return [
         f"user {hub_user}",
         "topic read citytrack/v1/#",
@@ -76,6 +77,7 @@ def device_acl(hub_user: str) -> list[str]:
         "",
         "pattern readwrite citytrack/v1/vehicle/%u/#",
         "pattern readwrite citytrack/v1/station/%u/#",
+        "pattern read citytrack/v1/hub/ack/%u",
     ]
 
 
@@ -121,7 +123,8 @@ class MosquittoBroker(_ServerProcess):
     """A private mosquitto on loopback.
 
     ``users`` maps user name to password; when given, anonymous access is refused and
-    ``acl`` lines (mosquitto acl_file syntax) apply.
+    ``acl`` lines (mosquitto acl_file syntax) apply. ``autosave_interval_s``: how often it
+    writes its in-memory state (queued messages) to disk.
     """
 
     name = "mosquitto"
@@ -133,11 +136,13 @@ class MosquittoBroker(_ServerProcess):
         *,
         users: dict[str, str] | None = None,
         acl: list[str] | None = None,
+        autosave_interval_s: int = 1,
     ) -> None:
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.users = users
         self.acl = acl
+        self.autosave_interval_s = autosave_interval_s
 
     @property
     def url(self) -> str:
@@ -149,7 +154,7 @@ class MosquittoBroker(_ServerProcess):
             f"listener {self.port} {_LOOPBACK}",
             "persistence true",
             f"persistence_location {self.workdir}/",
-            "autosave_interval 1",
+            f"autosave_interval {self.autosave_interval_s}",
             # queue QoS 1 messages for an offline persistent hub without limit
             "max_queued_messages 0",
             "max_inflight_messages 100",

@@ -7,14 +7,21 @@ system CA store). Credentials may also come from ``CITYTRACK_MQTT_USERNAME`` /
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import threading
+import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from citytrack.errors import InvalidInputError
+from citytrack.health import Check
+from citytrack.logs import ThrottledLog
 
 
 @dataclass(frozen=True)
@@ -71,3 +78,76 @@ def make_client(
         client.tls_set()
     client.reconnect_delay_set(min_delay=1, max_delay=10)
     return client
+
+
+LINK_LOG_INTERVAL_S = 30.0
+
+
+class BrokerLink:
+    """A client's view of its broker connection: up or down and why, for readiness and logs.
+
+    Every failure is logged with its reason, at most once per ``interval_s`` per kind (a
+    broker down for an hour writes a line every half minute, not one per reconnect try),
+    and the state is what ``check()`` reports. The owner calls ``up``/``refused`` from its
+    ``on_connect`` and ``down`` from its ``on_disconnect``; ``attach`` adds paho's
+    ``on_connect_fail`` (a broker that cannot be reached at all)."""
+
+    def __init__(
+        self,
+        address: BrokerAddress,
+        logger: logging.Logger,
+        *,
+        interval_s: float = LINK_LOG_INTERVAL_S,
+    ) -> None:
+        self.address = address
+        self.log = logger
+        self.connected = False
+        self.error = "not connected yet"
+        self.failures = 0
+        self._throttle = ThrottledLog(logger, interval_s)
+        self._lock = threading.Lock()
+        self.up_since: float | None = None
+
+    def attach(self, client: mqtt.Client) -> None:
+        client.on_connect_fail = self._connect_failed
+
+    def check(self) -> Check:
+        return Check(ok=self.connected, detail="" if self.connected else self.error)
+
+    def up(self) -> None:
+        with self._lock:
+            self.connected, self.error = True, ""
+            self.up_since = time.monotonic()
+        self.log.info("connected to the broker at %s:%d", self.address.host, self.address.port)
+
+    def refused(self, reason: object) -> None:
+        self._fail("refused", f"the broker at {self._where()} refused the connection: {reason}")
+
+    def down(self, reason: object) -> None:
+        self._fail("down", f"lost the broker at {self._where()}: {reason}; reconnecting")
+
+    def _connect_failed(self, _client: mqtt.Client, _userdata: Any) -> None:
+        # paho does not say why: a TCP connect does (instant when refused, 2 s at most)
+        self._fail(
+            "unreachable", f"cannot reach the broker at {self._where()}: {_probe(self.address)}"
+        )
+
+    def _fail(self, kind: str, detail: str) -> None:
+        with self._lock:
+            self.connected = False
+            self.up_since = None
+            self.failures += 1
+            self.error = detail
+        self._throttle.error(kind, "%s", detail)
+
+    def _where(self) -> str:
+        return f"{self.address.host}:{self.address.port}"
+
+
+def _probe(address: BrokerAddress) -> str:
+    """Why a TCP connection to the broker fails (or that TCP works and MQTT did not)."""
+    try:
+        with socket.create_connection((address.host, address.port), timeout=2):
+            return "TCP connects, but the MQTT handshake failed (TLS or protocol mismatch?)"
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__

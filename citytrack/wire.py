@@ -16,6 +16,8 @@ Topics (``citytrack/v1/{role}/{device_id}/{kind}``)::
                                                the detector's own GNSS position
     citytrack/v1/station/{device_id}/status    DeviceStatus (heartbeat with counters)
     citytrack/v1/hub/alert/{device_id}         Alert, published by the hub for live views
+    citytrack/v1/hub/ack/{device_id}           Watermark, retained: the highest seq of the
+                                               device the hub has taken in (end-to-end ack)
 
 Errors::
 
@@ -25,15 +27,21 @@ Errors::
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -46,6 +54,34 @@ TOPIC_ROOT = "citytrack/v1"
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN, description="device identity")]
+
+# Bounds. Numbers are strict ("7" is not a number, true is not 1). Every field is
+# bounded, so that no payload the contract accepts can fail in the store: integers to their
+# column types, floats finite (no NaN or infinity: the model config) and within what a road
+# vehicle, a receiver or a tag can physically report. Times are checked against the
+# receiver's clock by ``check_times``: the models cannot know "now".
+INT64_MAX = 2**63 - 1  # PostgreSQL bigint
+INT32_MAX = 2**31 - 1  # PostgreSQL integer
+MAX_SPEED_MPS = 150.0  # 540 km/h: nothing on a road; beyond is a corrupted sentence
+MAX_ACCEL_MPS2 = 200.0  # about 20 g: more is a broken sensor, not a vehicle
+MAX_COUNTERS = 100  # entries in a status' counters
+Seq = Annotated[
+    StrictInt,
+    Field(ge=1, le=INT64_MAX, description="per-device sequence number, never goes backwards"),
+]
+Counter = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 at +09:00 is before year 1 in UTC
+        raise ValueError("time out of range") from None
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+"""A timezone-aware time, held in UTC (so that comparing and storing cannot overflow)."""
+CounterName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class ContractError(InvalidInputError):
@@ -113,6 +149,11 @@ def alert_topic(device_id: str) -> str:
     return f"{TOPIC_ROOT}/hub/alert/{device_id}"
 
 
+def watermark_topic(device_id: str) -> str:
+    """Where the hub publishes ``device_id``'s ``Watermark`` (retained)."""
+    return f"{TOPIC_ROOT}/hub/ack/{device_id}"
+
+
 def parse_topic(topic: str) -> tuple[Role, str, Kind]:
     """Split a device topic into (role, device_id, kind).
 
@@ -130,7 +171,9 @@ def parse_topic(topic: str) -> tuple[Role, str, Kind]:
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
+    )
 
     schema_version: Literal[1] = Field(
         default=SCHEMA_VERSION, alias="schema", description="contract version"
@@ -142,24 +185,33 @@ class Fix(_Message):
     """One GNSS epoch as the vehicle agent merged it from RMC/GGA/VTG/GSA."""
 
     kind: Literal["fix"] = "fix"
-    seq: int = Field(ge=1, description="per-device sequence number, never goes backwards")
-    fix_time: AwareDatetime = Field(description="GNSS time of the fix, UTC")
-    recv_time: AwareDatetime = Field(description="agent clock when the epoch was read, UTC")
-    lat_deg: float = Field(ge=-90, le=90, description="WGS84 latitude, degrees")
-    lon_deg: float = Field(ge=-180, le=180, description="WGS84 longitude, degrees")
-    speed_mps: float | None = Field(
-        default=None, ge=0, description="speed over ground from the receiver (RMC/VTG), m/s"
+    seq: Seq
+    fix_time: UtcTime = Field(description="GNSS time of the fix, UTC")
+    recv_time: UtcTime = Field(description="agent clock when the epoch was read, UTC")
+    lat_deg: StrictFloat = Field(ge=-90, le=90, description="WGS84 latitude, degrees")
+    lon_deg: StrictFloat = Field(ge=-180, le=180, description="WGS84 longitude, degrees")
+    speed_mps: StrictFloat | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SPEED_MPS,
+        description="speed over ground from the receiver (RMC/VTG), m/s",
     )
-    course_deg: float | None = Field(
+    course_deg: StrictFloat | None = Field(
         default=None, ge=0, lt=360, description="true course over ground, degrees"
     )
-    alt_m: float | None = Field(default=None, description="altitude above mean sea level, m")
-    quality: int | None = Field(default=None, ge=0, le=9, description="GGA fix quality")
-    mode: int | None = Field(default=None, ge=1, le=3, description="GSA mode: 1 none, 2 2D, 3 3D")
-    sats_used: int | None = Field(default=None, ge=0, le=99, description="satellites used")
-    hdop: float | None = Field(default=None, ge=0, description="horizontal dilution of precision")
-    pdop: float | None = Field(default=None, ge=0)
-    vdop: float | None = Field(default=None, ge=0)
+    alt_m: StrictFloat | None = Field(
+        default=None, ge=-1000, le=10000, description="altitude above mean sea level, m"
+    )
+    quality: StrictInt | None = Field(default=None, ge=0, le=9, description="GGA fix quality")
+    mode: StrictInt | None = Field(
+        default=None, ge=1, le=3, description="GSA mode: 1 none, 2 2D, 3 3D"
+    )
+    sats_used: StrictInt | None = Field(default=None, ge=0, le=99, description="satellites used")
+    hdop: StrictFloat | None = Field(
+        default=None, ge=0, le=100, description="horizontal dilution of precision"
+    )
+    pdop: StrictFloat | None = Field(default=None, ge=0, le=100)
+    vdop: StrictFloat | None = Field(default=None, ge=0, le=100)
     driver_id: str | None = Field(
         default=None, max_length=64, description="driver card read by the unit, if fitted"
     )
@@ -169,9 +221,11 @@ class DeviceStatus(_Message):
     """Retained device state: online/offline plus the agent's counters."""
 
     kind: Literal["status"] = "status"
-    online: bool
-    time: AwareDatetime = Field(description="device clock when the status was made, UTC")
-    counters: dict[str, int] = Field(default_factory=dict, description="monotonic counters")
+    online: StrictBool
+    time: UtcTime = Field(description="device clock when the status was made, UTC")
+    counters: dict[CounterName, Counter] = Field(
+        default_factory=dict, max_length=MAX_COUNTERS, description="monotonic counters"
+    )
 
 
 class Passage(_Message):
@@ -182,19 +236,29 @@ class Passage(_Message):
     """
 
     kind: Literal["passage"] = "passage"
-    seq: int = Field(ge=1, description="per-device sequence number, never goes backwards")
+    seq: Seq
     beacon_kind: BeaconKind
     beacon_id: str = Field(min_length=1, max_length=80, description="see BeaconKind")
-    first_seen: AwareDatetime = Field(description="first advertisement of the visit, UTC")
-    last_seen: AwareDatetime = Field(description="last advertisement of the visit, UTC")
-    closest_time: AwareDatetime = Field(description="time of the peak smoothed RSSI, UTC")
-    peak_rssi_dbm: float = Field(le=20, ge=-127, description="peak smoothed RSSI, dBm")
-    adv_count: int = Field(ge=1, description="advertisements heard during the visit")
-    tx_power_dbm: int | None = Field(default=None, ge=-127, le=20, description="calibrated power")
-    lat_deg: float | None = Field(default=None, ge=-90, le=90, description="detector position")
-    lon_deg: float | None = Field(default=None, ge=-180, le=180)
-    battery_mv: int | None = Field(default=None, ge=0, description="tag battery (Eddystone TLM)")
-    temperature_c: float | None = Field(default=None, description="tag temperature (TLM), °C")
+    first_seen: UtcTime = Field(description="first advertisement of the visit, UTC")
+    last_seen: UtcTime = Field(description="last advertisement of the visit, UTC")
+    closest_time: UtcTime = Field(description="time of the peak smoothed RSSI, UTC")
+    peak_rssi_dbm: StrictFloat = Field(le=20, ge=-127, description="peak smoothed RSSI, dBm")
+    adv_count: StrictInt = Field(
+        ge=1, le=INT32_MAX, description="advertisements heard during the visit"
+    )
+    tx_power_dbm: StrictInt | None = Field(
+        default=None, ge=-127, le=20, description="calibrated power"
+    )
+    lat_deg: StrictFloat | None = Field(
+        default=None, ge=-90, le=90, description="detector position"
+    )
+    lon_deg: StrictFloat | None = Field(default=None, ge=-180, le=180)
+    battery_mv: StrictInt | None = Field(
+        default=None, ge=0, le=65535, description="tag battery (Eddystone TLM: 16 bits), mV"
+    )
+    temperature_c: StrictFloat | None = Field(
+        default=None, ge=-128, le=128, description="tag temperature (TLM: 8.8 fixed point), °C"
+    )
 
     @model_validator(mode="after")
     def _times_in_order(self) -> Passage:
@@ -208,8 +272,8 @@ class Sighting(Passage):
     detector's own GNSS position at the closest approach."""
 
     kind: Literal["sighting"] = "sighting"  # type: ignore[assignment]
-    lat_deg: float = Field(ge=-90, le=90, description="detector position at closest approach")
-    lon_deg: float = Field(ge=-180, le=180)
+    lat_deg: StrictFloat = Field(ge=-90, le=90, description="detector position at closest approach")
+    lon_deg: StrictFloat = Field(ge=-180, le=180)
 
 
 class DrivingEvent(_Message):
@@ -220,19 +284,27 @@ class DrivingEvent(_Message):
     """
 
     kind: Literal["event"] = "event"
-    seq: int = Field(ge=1, description="per-device sequence number, never goes backwards")
+    seq: Seq
     event_kind: EventKind = Field(description="what happened: a harsh kind, never speeding")
-    start_time: AwareDatetime = Field(description="first moment beyond the threshold, UTC")
-    end_time: AwareDatetime = Field(description="last moment beyond the threshold, UTC")
-    peak_mps2: float = Field(ge=0, description="peak filtered |acceleration| of the episode")
-    threshold_mps2: float = Field(gt=0, description="the vehicle class threshold, m/s^2")
+    start_time: UtcTime = Field(description="first moment beyond the threshold, UTC")
+    end_time: UtcTime = Field(description="last moment beyond the threshold, UTC")
+    peak_mps2: StrictFloat = Field(
+        ge=0, le=MAX_ACCEL_MPS2, description="peak filtered |acceleration| of the episode"
+    )
+    threshold_mps2: StrictFloat = Field(
+        gt=0, le=MAX_ACCEL_MPS2, description="the vehicle class threshold, m/s^2"
+    )
     source: Literal["imu"] = Field(default="imu", description="what detected it")
     direction: Literal["left", "right"] | None = Field(
         default=None, description="harsh_cornering: which way the vehicle turned"
     )
-    lat_deg: float | None = Field(default=None, ge=-90, le=90, description="latest fix, WGS84")
-    lon_deg: float | None = Field(default=None, ge=-180, le=180, description="latest fix")
-    speed_mps: float | None = Field(default=None, ge=0, description="latest fix's speed, m/s")
+    lat_deg: StrictFloat | None = Field(
+        default=None, ge=-90, le=90, description="latest fix, WGS84"
+    )
+    lon_deg: StrictFloat | None = Field(default=None, ge=-180, le=180, description="latest fix")
+    speed_mps: StrictFloat | None = Field(
+        default=None, ge=0, le=MAX_SPEED_MPS, description="latest fix's speed, m/s"
+    )
 
     @field_validator("event_kind")
     @classmethod
@@ -262,6 +334,27 @@ class Alert(BaseModel):
     lat_deg: float
     lon_deg: float
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Watermark(BaseModel):
+    """The hub's end-to-end acknowledgement to one device: every message of it up to
+    ``seq`` is in the hub's database (stored, a duplicate of a stored one, or refused as a
+    dead letter). Retained, so a device reads it when it (re)connects; a device deletes a
+    message from its outbox only when a watermark covers it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    schema_version: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
+    device_id: DeviceId
+    seq: Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
+    time: UtcTime = Field(description="hub clock when the watermark was made, UTC")
+
+
+def with_seq(payload: bytes, seq: int) -> bytes:
+    """``payload`` (a device message's JSON) with its ``seq`` replaced."""
+    body = json.loads(payload)
+    body["seq"] = seq
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def encode(message: BaseModel) -> bytes:
@@ -307,6 +400,49 @@ def decode(topic: str, payload: bytes) -> DeviceMessage:
         )
     assert isinstance(msg, DeviceMessage)
     return msg
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """How far a message's times may lie from the receiver's clock: ``past`` before it
+    (what the store would keep no longer anyway) to ``future`` after it (clock skew)."""
+
+    past: timedelta
+    future: timedelta
+
+
+def message_times(msg: DeviceMessage) -> list[tuple[str, datetime]]:
+    """Every time a message carries, by field name."""
+    if isinstance(msg, Fix):
+        return [("fix_time", msg.fix_time), ("recv_time", msg.recv_time)]
+    if isinstance(msg, DeviceStatus):
+        return [("time", msg.time)]
+    if isinstance(msg, Passage):
+        return [("first_seen", msg.first_seen), ("last_seen", msg.last_seen)]
+    return [("start_time", msg.start_time), ("end_time", msg.end_time)]
+
+
+def check_times(msg: DeviceMessage, now: datetime, window: TimeWindow) -> None:
+    """Refuse a message with a time outside ``window`` around ``now`` (aware).
+
+    Raises:
+        ContractError: which time, and how far off it is.
+    """
+    for name, time in message_times(msg):
+        if time < now - window.past:
+            raise ContractError(
+                f"{name} {time.isoformat()} is older than the {_span(window.past)} kept"
+            )
+        if time > now + window.future:
+            raise ContractError(
+                f"{name} {time.isoformat()} is more than {_span(window.future)} ahead of "
+                "the hub's clock: check the device's clock"
+            )
+
+
+def _span(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    return f"{seconds / 86400:g} days" if seconds >= 86400 else f"{seconds:g} s"
 
 
 def utcnow() -> datetime:

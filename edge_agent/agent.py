@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import Literal
 
 from analytics.device.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
 from citytrack import wire
@@ -56,6 +57,7 @@ class VehicleAgent(DeviceAgent):
         clock: Callable[[], datetime] = wire.utcnow,
         imu_source: ImuSource | None = None,
         imu_detector: ImuHarshDetector | None = None,
+        confirm_by: Literal["hub", "broker"] = "hub",
     ) -> None:
         if (imu_source is None) != (imu_detector is None):
             raise ValueError("give both imu_source and imu_detector, or neither")
@@ -67,6 +69,7 @@ class VehicleAgent(DeviceAgent):
             max_inflight=max_inflight,
             status_interval_s=status_interval_s,
             clock=clock,
+            confirm_by=confirm_by,
         )
         self.source = source
         self.decoder = NmeaFixDecoder()

@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import Literal
 
 from citytrack import wire
 from citytrack.metrics import MetricsRegistry
@@ -41,7 +42,11 @@ class DeviceAgent:
         max_inflight: int = 200,
         status_interval_s: float = 10.0,
         clock: Callable[[], datetime] = wire.utcnow,
+        confirm_by: Literal["hub", "broker"] = "hub",
     ) -> None:
+        """``confirm_by``: who confirms a message before the outbox deletes it: the hub
+        (its retained watermark, end to end: the default) or the broker (PUBACK: only
+        where no hub listens, as in a bench of the link alone)."""
         if not re.fullmatch(wire.DEVICE_ID_PATTERN, device_id):
             raise wire.ContractError(f"not a valid device id: {device_id!r}")
         self.device_id = device_id
@@ -57,6 +62,7 @@ class DeviceAgent:
             make_status=self._status_payload,
             max_inflight=max_inflight,
             status_interval_s=status_interval_s,
+            watermark_topic=wire.watermark_topic(device_id) if confirm_by == "hub" else None,
         )
         self.metrics = MetricsRegistry(device_id=device_id, role=role.value)
         self.metrics.track("agent", self.counters, gauges=GAUGES)
@@ -74,6 +80,7 @@ class DeviceAgent:
         return {
             **self.own_counters(),
             "published": self.publisher.published,
+            "confirmed": self.publisher.confirmed,
             "outbox_depth": self.outbox.depth(),
             "connects": self.publisher.connects,
         }

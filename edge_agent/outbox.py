@@ -1,9 +1,15 @@
 """The device's durable outbox: SQLite in WAL mode, one row per message.
 
-A message is written here before anything is sent and deleted only when the broker has
-acknowledged it (QoS 1 PUBACK). The row id is the message's ``seq``: SQLite's
-AUTOINCREMENT never reuses an id, even after rows are deleted or the process is killed,
-so a device's sequence numbers never go backwards while its outbox file lives.
+A message is written here before anything is sent and deleted only when the hub has
+confirmed it (its retained watermark: ``confirm``), or, for a publisher that confirms on
+the broker's PUBACK, when the broker has (``ack``). The row id is the message's ``seq``:
+SQLite's AUTOINCREMENT never reuses an id, even after rows are deleted or the process is
+killed, so a device's sequence numbers never go backwards while its outbox file lives.
+
+A new outbox (a replaced unit, a wiped card) does not know where the device's sequence
+stands at the hub: until ``settle_floor`` is called it is *unsettled*, and its publisher
+sends nothing; ``settle_floor(watermark)`` renumbers the rows it holds to follow the hub's
+watermark, so that no new message reuses a seq the hub has already stored.
 
 Thread-safe: the reader thread appends while the publisher thread reads and acks.
 """
@@ -22,7 +28,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     topic TEXT NOT NULL,
     payload BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+_LEGACY = (
+    "INSERT OR IGNORE INTO outbox_meta (key, value) "
+    "SELECT 'floor_settled', 1 FROM sqlite_sequence WHERE name = 'outbox'"
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,12 @@ class Outbox:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        legacy = not self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_meta'"
+        ).fetchone()
         self._db.executescript(_SCHEMA)
+        if legacy:  # made before floors: its seqs already follow what it sent
+            self._db.execute(_LEGACY)
 
     def append(self, topic: str, make_payload: Callable[[int], bytes]) -> int:
         """Store one message; ``make_payload(seq)`` renders it with its sequence number."""
@@ -84,6 +100,79 @@ class Outbox:
             before = self._db.total_changes
             self._db.executemany("DELETE FROM outbox WHERE seq = ?", batch)
             return self._db.total_changes - before
+
+    def confirm(self, upto_seq: int) -> int:
+        """The hub has taken in every message up to ``upto_seq``: delete those rows and
+        remember the watermark; returns how many rows were deleted."""
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM outbox WHERE seq <= ?", (upto_seq,))
+            deleted = self._db.total_changes - before
+            self._db.execute(
+                "INSERT INTO outbox_meta (key, value) VALUES ('watermark', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+                (upto_seq,),
+            )
+            self._db.execute("COMMIT")
+            return deleted
+
+    def watermark(self) -> int:
+        """The highest seq the hub has confirmed (0: none yet)."""
+        return self._meta("watermark")
+
+    @property
+    def floor_settled(self) -> bool:
+        """Whether this outbox's seqs are known to follow the hub's (see the module doc)."""
+        return bool(self._meta("floor_settled"))
+
+    def settle_floor(self, hub_watermark: int, rewrite: Callable[[bytes, int], bytes]) -> int:
+        """Make every row's seq follow ``hub_watermark`` (0: the hub knows no message of
+        this device), renumbering the rows held so far in order (``rewrite(payload, seq)``
+        puts the new seq into a payload), and mark the floor settled. Returns how far the
+        seqs moved."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT min(seq) FROM outbox").fetchone()
+                lowest = int(row[0]) if row and row[0] is not None else None
+                shift = 0
+                if lowest is not None and lowest <= hub_watermark:
+                    shift = hub_watermark
+                    rows = self._db.execute(
+                        "SELECT seq, payload FROM outbox ORDER BY seq DESC"
+                    ).fetchall()
+                    for seq, payload in rows:  # highest first: no key collides
+                        new = int(seq) + shift
+                        self._db.execute(
+                            "UPDATE outbox SET seq = ?, payload = ? WHERE seq = ?",
+                            (new, rewrite(bytes(payload), new), seq),
+                        )
+                top = self._db.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
+                ).fetchone()
+                floor = max(hub_watermark, int(top[0]) + shift if top else 0)
+                if top:  # sqlite_sequence has no key: update its row, or add the first
+                    self._db.execute(
+                        "UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox'", (floor,)
+                    )
+                else:
+                    self._db.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (floor,)
+                    )
+                self._db.execute(
+                    "INSERT OR REPLACE INTO outbox_meta (key, value) VALUES ('floor_settled', 1)"
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return shift
+
+    def _meta(self, key: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM outbox_meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
 
     def depth(self) -> int:
         with self._lock:

@@ -1,10 +1,21 @@
-"""Drain a device outbox to the broker: QoS 1, in order, deleted only on PUBACK.
+"""Drain a device outbox to the broker: QoS 1, in order, deleted only when confirmed.
 
-One thread owns the outbox cursor; paho's network thread only reports PUBACKs (through a
-queue, because paho calls ``on_publish`` under its own locks). Within one process, paho
-re-sends its unacknowledged messages after a reconnect; after a restart, everything
-still in the outbox is sent again from the oldest row. Either way the hub may see a
-message twice, never zero times: it drops duplicates by (device_id, seq).
+Confirmed means, for a device agent, by the hub (``watermark_topic``): the hub publishes a
+retained ``Watermark`` per device, the highest seq it has taken into its database, and
+the publisher deletes the rows it covers. A broker's PUBACK only frees a slot in flight:
+a broker that crashes after PUBACK loses what it had not yet persisted, so on every
+(re)connect the publisher sends again everything the hub has not confirmed, oldest
+first. The hub drops duplicates by (device_id, seq): a message may arrive twice, never
+zero times. Without ``watermark_topic`` (a bench or a test with no hub) rows are deleted
+on PUBACK.
+
+A new outbox (``Outbox.floor_settled`` false) sends nothing until it knows where the
+device's sequence stands at the hub: the retained watermark, read on connecting (or, if
+none comes within ``floor_wait_s``, a device the hub has never heard of); its rows are
+renumbered to follow it, so a replaced unit never reuses a seq the hub has stored.
+
+One thread owns the outbox cursor; paho's network thread only reports PUBACKs and
+watermarks (through queues, because paho calls back under its own locks).
 
 The device status is retained, published on every connect and every
 ``status_interval_s``, with a retained last will that says offline.
@@ -21,7 +32,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from citytrack.mqtt import BrokerAddress, make_client
+from citytrack import wire
+from citytrack.mqtt import BrokerAddress, BrokerLink, make_client
 from edge_agent.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -42,8 +54,16 @@ class OutboxPublisher:
         make_status: StatusFactory,
         max_inflight: int = 200,
         status_interval_s: float = 10.0,
+        watermark_topic: str | None = None,
+        floor_wait_s: float = 3.0,
     ) -> None:
         self.outbox = outbox
+        self.watermark_topic = watermark_topic
+        self.floor_wait_s = floor_wait_s
+        self.confirmed = 0  # rows the hub confirmed (deleted on its watermark)
+        self._marks: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._resend = threading.Event()
+        self._subscribed_at: float | None = None
         self.status_topic = status_topic
         self.make_status = make_status
         self.max_inflight = max_inflight
@@ -63,7 +83,11 @@ class OutboxPublisher:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self._address = address
+        self.link = BrokerLink(address, log)
+        self.link.attach(self.client)
 
     @property
     def connected(self) -> bool:
@@ -104,19 +128,36 @@ class OutboxPublisher:
 
     # paho callbacks (network thread): no locks, no I/O beyond signalling
 
-    def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            log.warning("broker refused connection: %s", reason)
+            self.link.refused(reason)
             return
         self.connects += 1
+        self.link.up()
+        if self.watermark_topic is not None:
+            self._subscribed_at = None
+            client.subscribe(self.watermark_topic, qos=1)
+            self._resend.set()  # what the hub has not confirmed goes again
         self._connected.set()
         self._wake.set()
-        log.info("connected to broker (connect #%d)", self.connects)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
-        if reason.is_failure:
-            log.warning("disconnected from broker: %s; the outbox keeps the backlog", reason)
+        if not self._stop.is_set():
+            self.link.down(f"{reason}; the outbox keeps the backlog")
+
+    def _on_subscribe(self, *_: Any) -> None:
+        self._subscribed_at = time.monotonic()
+        self._wake.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            mark = wire.Watermark.model_validate_json(msg.payload)
+        except ValueError as exc:
+            log.warning("ignoring a bad watermark on %s: %s", msg.topic, exc)
+            return
+        self._marks.put(mark.seq)
+        self._wake.set()
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _r: Any, _p: Any) -> None:
         self._acks.put(mid)
@@ -136,9 +177,49 @@ class OutboxPublisher:
                 self.client.publish(self.status_topic, self.make_status(True), 1, True)
                 next_status = time.monotonic() + self.status_interval_s
             was_connected = connected
-            if connected:
+            self._settle_marks()
+            if connected and self._floor_known():
+                if self._resend.is_set():
+                    self._resend.clear()
+                    self._inflight.clear()  # their PUBACKs no longer matter
+                    self._cursor = self.outbox.watermark()
                 self._send_more()
         self._settle_acks()
+        self._settle_marks()
+
+    def _settle_marks(self) -> None:
+        mark = -1
+        while True:
+            try:
+                mark = max(mark, self._marks.get_nowait())
+            except queue.Empty:
+                break
+        if mark < 0:
+            return
+        if not self.outbox.floor_settled:
+            self._settle_floor(mark)
+        if mark > self.outbox.watermark() or self.outbox.depth():
+            self.confirmed += self.outbox.confirm(mark)
+
+    def _floor_known(self) -> bool:
+        """Whether rows may be sent: the outbox's seqs follow the hub's (module doc)."""
+        if self.watermark_topic is None or self.outbox.floor_settled:
+            return True
+        waited = self._subscribed_at is not None
+        if waited and time.monotonic() - (self._subscribed_at or 0.0) >= self.floor_wait_s:
+            self._settle_floor(0)  # no watermark retained: the hub never heard of us
+            return True
+        return False
+
+    def _settle_floor(self, hub_watermark: int) -> None:
+        shift = self.outbox.settle_floor(hub_watermark, wire.with_seq)
+        if shift:
+            log.warning(
+                "new outbox: the hub already has seqs up to %d of this device; the %s held "
+                "messages were renumbered to follow them",
+                hub_watermark,
+                self.outbox.depth(),
+            )
 
     def _settle_acks(self) -> None:
         seqs: list[int] = []
@@ -151,7 +232,8 @@ class OutboxPublisher:
             if seq is not None:
                 seqs.append(seq)
         if seqs:
-            self.outbox.ack(seqs)
+            if self.watermark_topic is None:  # no hub behind: the broker's word is final
+                self.outbox.ack(seqs)
             self.published += len(seqs)
 
     def _send_more(self) -> None:

@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -104,6 +105,7 @@ class StationAgent(DeviceAgent):
         status_interval_s: float = 10.0,
         tick_interval_s: float = 1.0,
         clock: Callable[[], datetime] = wire.utcnow,
+        confirm_by: Literal["hub", "broker"] = "hub",
     ) -> None:
         super().__init__(
             station_id,
@@ -113,6 +115,7 @@ class StationAgent(DeviceAgent):
             max_inflight=max_inflight,
             status_interval_s=status_interval_s,
             clock=clock,
+            confirm_by=confirm_by,
         )
         self.station_id = station_id
         self.source = source

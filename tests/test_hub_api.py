@@ -88,10 +88,13 @@ def minutes(body: list[dict]) -> list[tuple[str, int]]:  # type: ignore[type-arg
     ]
 
 
-def test_healthz(client: TestClient) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json()["status"] == "ok"
+def test_health_alive_and_ready(client: TestClient) -> None:
+    assert client.get("/livez").json() == {"status": "alive"}
+    for path in ("/readyz", "/healthz"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.json()["ready"] is True
+        assert response.json()["checks"]["database"]["ok"] is True
 
 
 def test_alerts_unfiltered_newest_first(client: TestClient) -> None:
@@ -167,9 +170,11 @@ def test_vehicles(client: TestClient) -> None:
 def test_database_down_is_503() -> None:
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres?connect_timeout=1"
     with TestClient(create_app(url, pool_timeout_s=0.5)) as c:
-        health = c.get("/healthz")
+        health = c.get("/readyz")
         assert health.status_code == 503
-        assert health.json()["status"] == "unavailable"
+        assert health.json()["ready"] is False
+        assert health.json()["checks"]["database"]["detail"]
+        assert c.get("/livez").status_code == 200
         assert c.get("/api/alerts").status_code == 503
         assert c.get("/api/vehicles").status_code == 503
 

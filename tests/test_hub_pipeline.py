@@ -117,6 +117,8 @@ def test_hub_retention_deletes_only_fixes_older_than_configured(pg_url: str) -> 
         update={"hub": CFG.hub.model_copy(update={"fixes_retention_days": 30})}
     )
     hub = HubService(hub_cfg, BrokerAddress.parse("mqtt://127.0.0.1:1"), pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as c:  # on TimescaleDB policies do this
+        schema.upgrade(c, timescale=False)
     hub.prepare_database()
     now = datetime.now(UTC)
     old = [
@@ -139,6 +141,8 @@ def test_hub_retention_deletes_child_passages_older_than_watch_retention(pg_url:
     from hub.storage.watch import PassageRepository
 
     hub = HubService(CFG, BrokerAddress.parse("mqtt://127.0.0.1:1"), pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as c:  # on TimescaleDB policies do this
+        schema.upgrade(c, timescale=False)
     hub.prepare_database()
     now = datetime.now(UTC)
     tag = CFG.watch.tags[3]  # an iBeacon tag: resolvable without EID keys

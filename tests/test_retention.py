@@ -1,4 +1,7 @@
-"""One retention job deletes a child's whereabouts in every form once the policy says so."""
+"""One retention job deletes a child's whereabouts in every form once the policy says so.
+
+The databases here are plain PostgreSQL whatever the server: on TimescaleDB its policy
+drops old passages, and ``prune`` leaves them to it (``tests/test_hub_schema.py``)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def conn(pg_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(pg_url, autocommit=True) as c:
-        schema.upgrade(c)
+        schema.upgrade(c, timescale=False)
         yield c
 
 

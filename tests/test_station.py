@@ -114,6 +114,8 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
 def make_agent(
     station_id: str, source: SimulatedBleSource, outbox: Outbox, url: str, **kw: object
 ) -> StationAgent:
+    """A station whose outbox rows go on the broker's PUBACK: these tests have no hub."""
+    kw.setdefault("confirm_by", "broker")
     return StationAgent(
         station_id,
         source,

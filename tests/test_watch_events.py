@@ -298,3 +298,22 @@ def test_milestones_at_most_once_per_child_and_day(
     )
     assert all(n == 1 for n in per_day.values())
     assert len({e.event_id for e in events}) == len(events)
+
+
+def test_a_rolled_back_transaction_leaves_no_trace(engine: WatchEventEngine) -> None:
+    """A batch that did not commit is retried: the engine must say the same things again,
+    timers included."""
+    passage(engine, "c1", "road-1", "07:30")
+    engine.begin()
+    first = kinds(passage(engine, "c1", "gate-s1", "07:40"))
+    assert (("c1", K.ARRIVED_SCHOOL)) in first
+    first_timers = kinds(engine.due(at("08:20")))
+    engine.rollback()
+    engine.begin()
+    assert kinds(passage(engine, "c1", "gate-s1", "07:40")) == first
+    assert kinds(engine.due(at("08:20"))) == first_timers
+    engine.commit()
+    assert (("c1", K.ARRIVED_SCHOOL)) not in kinds(passage(engine, "c1", "gate-s1", "07:41"))
+    # a rollback after a commit has nothing to undo
+    engine.rollback()
+    assert (("c1", K.ARRIVED_SCHOOL)) not in kinds(passage(engine, "c1", "gate-s1", "07:42"))

@@ -25,6 +25,7 @@ Errors::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from analytics.driving import cornering, harsh, quality
 from analytics.driving.findings import DetectedEvent
@@ -37,10 +38,21 @@ from analytics.driving.zones import Limit, ZoneIndex
 from citytrack.config import QualityConfig, SpeedingConfig, VehicleClass
 from citytrack.wire import Fix
 
-__all__ = ["LimitLookup", "VehicleDetectors", "harsh_events_track"]
+__all__ = ["DetectorSnapshot", "LimitLookup", "VehicleDetectors", "harsh_events_track"]
 
 LimitLookup = Callable[[Fix], Limit]
 """The speed limit (km/h, and where it comes from) that applies at a fix."""
+
+
+@dataclass(frozen=True)
+class DetectorSnapshot:
+    """One vehicle's filter and detector states at a moment (``VehicleDetectors.snapshot``)."""
+
+    device_id: str | None
+    filter: FilterState
+    harsh: harsh.HarshState
+    cornering: cornering.CorneringState
+    speeding: SpeedingState
 
 
 def zone_limit_lookup(zones: ZoneIndex) -> LimitLookup:
@@ -80,6 +92,18 @@ class VehicleDetectors:
         self._harsh = harsh.HarshState()
         self._cornering = cornering.CorneringState()
         self._speeding = SpeedingState()
+
+    def snapshot(self) -> DetectorSnapshot:
+        """The whole state, to ``restore`` later (the states are immutable: no copy)."""
+        return DetectorSnapshot(
+            self.device_id, self._filter, self._harsh, self._cornering, self._speeding
+        )
+
+    def restore(self, snapshot: DetectorSnapshot) -> None:
+        """Go back to the state of ``snapshot`` (a batch that did not commit is undone)."""
+        self.device_id = snapshot.device_id
+        self._filter, self._harsh = snapshot.filter, snapshot.harsh
+        self._cornering, self._speeding = snapshot.cornering, snapshot.speeding
 
     @property
     def quality_counts(self) -> FilterCounts:

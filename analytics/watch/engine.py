@@ -35,6 +35,10 @@ arriving late) gives PASSED and counts for the history, but changes nothing toda
 No clock, no I/O: the caller hands in passage times and ``now``. One instance per hub;
 not thread-safe.
 
+Transactions: between ``begin`` and ``commit`` the engine remembers what each child's state
+was before it changed; ``rollback`` puts it back (the hub's batch did not commit and will
+be retried). The cost is one copy per child touched, not a copy of every child.
+
 Errors::
 
     ValueError    a naive datetime, or a child id the configuration does not know
@@ -43,8 +47,9 @@ Errors::
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from analytics.watch.events import WatchEvent, WatchEventKind
@@ -54,6 +59,7 @@ K = WatchEventKind
 MIN_SCHOOL_STAY = timedelta(hours=3)
 NOT_ARRIVED_WINDOW = timedelta(hours=4)
 HISTORY_DAYS = 20
+V = TypeVar("V")
 
 
 @dataclass
@@ -65,6 +71,14 @@ class _Day:
     arrived: datetime | None = None
     last_time: datetime | None = None
     last_station: str | None = None
+
+
+def _put(mapping: dict[str, V], key: str, value: V | None) -> None:
+    """``mapping[key] = value``, or no ``key`` at all when ``value`` is None."""
+    if value is None:
+        mapping.pop(key, None)
+    else:
+        mapping[key] = value
 
 
 def _aware(name: str, value: datetime) -> None:
@@ -104,6 +118,41 @@ class WatchEventEngine:
         self._days: dict[str, _Day] = {}
         self._arrivals: dict[str, set[date]] = {}  # local days each child arrived at school
         self._known_days: set[date] = set()  # local days with at least one passage
+        # between begin() and commit(): each touched child's state before it changed
+        self._undo: dict[str, tuple[_Day | None, set[date] | None]] | None = None
+        self._undo_known: set[date] = set()
+
+    # --- transactions ---------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Start remembering changes, so that ``rollback`` can undo them."""
+        self._undo = {}
+        self._undo_known = set(self._known_days)
+
+    def commit(self) -> None:
+        """Keep the changes since ``begin``."""
+        self._undo = None
+
+    def rollback(self) -> None:
+        """Undo every change since ``begin`` (nothing if none was begun)."""
+        if self._undo is None:
+            return
+        for child_id, (day, arrivals) in self._undo.items():
+            _put(self._days, child_id, day)
+            _put(self._arrivals, child_id, arrivals)
+        self._known_days = self._undo_known
+        self._undo = None
+
+    def _touch(self, child_id: str) -> None:
+        """Remember ``child_id``'s state before the first change in this transaction."""
+        if self._undo is None or child_id in self._undo:
+            return
+        day = self._days.get(child_id)
+        arrivals = self._arrivals.get(child_id)
+        self._undo[child_id] = (
+            None if day is None else replace(day, said=set(day.said)),
+            None if arrivals is None else set(arrivals),
+        )
 
     # --- input ----------------------------------------------------------------------------
 
@@ -115,6 +164,7 @@ class WatchEventEngine:
         """
         _aware("time", time)
         child = self._child(child_id)
+        self._touch(child.id)
         day = self._local_day(time)
         self._note_day(day)
         events = [WatchEvent.create(K.PASSED, child.id, time, station_id=station.id)]
@@ -222,6 +272,7 @@ class WatchEventEngine:
             return []
         if not self.usually_at_school(child.id, day):
             return []
+        self._touch(child.id)
         self._days[child.id] = state
         return [self._say(state, K.NOT_ARRIVED, child, deadline, None, True)]
 
@@ -234,6 +285,7 @@ class WatchEventEngine:
         at = state.last_time + self.area_timeout
         if now < at:
             return []
+        self._touch(child.id)
         return [self._say(state, K.LEFT_AREA, child, at, state.last_station)]
 
     # --- helpers --------------------------------------------------------------------------
@@ -267,6 +319,8 @@ class WatchEventEngine:
         """Remember a day with passages; forget the oldest beyond what history needs."""
         self._known_days.add(day)
         if len(self._known_days) > 2 * self.history_days:
+            for child_id in self._arrivals:
+                self._touch(child_id)
             oldest = sorted(self._known_days)[: -self.history_days]
             self._known_days.difference_update(oldest)
             for days in self._arrivals.values():

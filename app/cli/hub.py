@@ -34,14 +34,22 @@ def hub(
     setup_logging(verbose)
     cfg = load_config(config)
     address = BrokerAddress.parse(broker or cfg.hub.broker_url)
-    with database(cfg, db) as url, ExitStack() as running:
+    # the hub migrates only once it holds the database (one hub per database)
+    with database(cfg, db, migrate=False) as url, ExitStack() as running:
         service = HubService(cfg, address, url)
+        port = api_port if api_port is not None else cfg.hub.api_port
+        # bound first: a port in use is refused before anything else is touched
+        api = ApiServer(
+            url,
+            cfg.hub.api_host,
+            port,
+            metrics=service.metrics,
+            readiness=service.readiness,
+            weights=score_weights(cfg.scores),
+        )
+        running.callback(api.close)
         service.start()
         running.callback(service.stop)
-        port = api_port if api_port is not None else cfg.hub.api_port
-        api = ApiServer(
-            url, cfg.hub.api_host, port, metrics=service.metrics, weights=score_weights(cfg.scores)
-        )
         api.start()
         running.callback(api.stop)
         typer.echo(f"hub running; API on http://{api.host}:{api.port}/api/alerts (Ctrl-C stops)")

@@ -185,7 +185,15 @@ class HubConfig(_Section):
         default=30, ge=1, description="keep dead letters this long, days"
     )
     maintenance_interval_s: float = Field(
-        default=3600, gt=0, description="how often the hub applies retention (plain PostgreSQL), s"
+        default=3600,
+        gt=0,
+        description="how often the hub prunes expired rows (on TimescaleDB only the tables its"
+        " policies leave) and refreshes trips and driver_daily, s",
+    )
+    max_clock_skew_s: float = Field(
+        default=600,
+        gt=0,
+        description="a message dated further ahead of the hub's clock is a dead letter, s",
     )
 
 

@@ -4,7 +4,10 @@ Endpoints::
 
     GET /api/alerts    ?vehicle=&kind=&since=&until=&limit=   alerts, newest first
     GET /api/vehicles  every registered vehicle: last position, driver, online status
-    GET /healthz       200 when the database answers, 503 when it does not
+    GET /livez         200 while the process answers (liveness)
+    GET /readyz        200 when the hub can work now, else 503 with what is not
+                       (broker, database, worker; inbox depth, newest message age)
+    GET /healthz       the same as /readyz
     GET /metrics       the process's counters, Prometheus text format (with ``metrics=``)
 
 Times are ISO-8601 with an offset (a time without one is refused with 422, as is any bad
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -26,9 +29,10 @@ import psycopg
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel
 
 from analytics.driving.scorecard import DEFAULT_WEIGHTS, ScoreWeights
+from citytrack.health import Check, Readiness
 from citytrack.metrics import CONTENT_TYPE, MetricsRegistry
 from hub.api.drivers import drivers_router
 from hub.api.guardians import guardian_router
@@ -40,11 +44,13 @@ log = logging.getLogger(__name__)
 MAX_LIMIT = 1000
 
 
-class Health(BaseModel):
-    """What ``/healthz`` reports."""
+class Liveness(BaseModel):
+    """What ``/livez`` reports."""
 
-    status: Literal["ok", "unavailable"] = Field(description="ok: the database answers")
-    detail: str = Field(default="", description="why not, when unavailable")
+    status: Literal["alive"] = "alive"
+
+
+ReadinessSource = Callable[[], Readiness]
 
 
 @contextlib.contextmanager
@@ -64,7 +70,16 @@ def _store_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=503 if unavailable else 500)
 
 
-def _add_routes(app: FastAPI) -> None:
+def _database_check(request: Request) -> Check:
+    try:
+        with _connection(request) as conn:
+            conn.execute("SELECT 1")
+    except (StoreError, psycopg.Error) as exc:
+        return Check(ok=False, detail=str(exc).strip())
+    return Check(ok=True)
+
+
+def _add_routes(app: FastAPI, readiness: ReadinessSource | None) -> None:
     @app.get("/api/alerts", response_model=list[StoredAlert])
     def list_alerts(
         request: Request,
@@ -86,16 +101,23 @@ def _add_routes(app: FastAPI) -> None:
         with _connection(request) as conn:
             return DeviceRepository(conn).last_positions()
 
-    @app.get("/healthz", response_model=Health)
-    def healthz(request: Request) -> Health | JSONResponse:
-        """200 when the database answers ``SELECT 1``, else 503."""
-        try:
-            with _connection(request) as conn:
-                conn.execute("SELECT 1")
-        except (StoreError, psycopg.Error) as exc:
-            body = Health(status="unavailable", detail=str(exc))
-            return JSONResponse(body.model_dump(), status_code=503)
-        return Health(status="ok")
+    @app.get("/livez", response_model=Liveness)
+    def livez() -> Liveness:
+        """200 while the process answers."""
+        return Liveness()
+
+    @app.get("/readyz", response_model=Readiness)
+    @app.get("/healthz", response_model=Readiness)
+    def readyz(request: Request) -> Readiness | JSONResponse:
+        """200 when every check passes, else 503 with what fails. Without a hub in this
+        process (the API alone) the check is the database."""
+        if readiness is not None:
+            report = readiness()
+        else:
+            report = Readiness.of("api", {"database": _database_check(request)}, 0)
+        if report.ready:
+            return report
+        return JSONResponse(report.model_dump(), status_code=503)
 
 
 def create_app(
@@ -105,6 +127,7 @@ def create_app(
     pool_timeout_s: float = 5.0,
     timezone: str = "Asia/Tokyo",
     metrics: MetricsRegistry | None = None,
+    readiness: ReadinessSource | None = None,
     weights: ScoreWeights = DEFAULT_WEIGHTS,
 ) -> FastAPI:
     """The API app over the database at ``db_url`` (schema already upgraded); driver
@@ -135,7 +158,7 @@ def create_app(
 
     app = FastAPI(title="citytrack hub", lifespan=lifespan)
     app.add_exception_handler(StoreError, _store_error)
-    _add_routes(app)
+    _add_routes(app, readiness)
     # guardians: their own children only (bearer token; see hub/api/guardians.py)
     pooled = lambda: app.state.pool.connection()  # noqa: E731, PLW0108 - pool made in lifespan
     app.include_router(guardian_router(pooled, ZoneInfo(timezone)))

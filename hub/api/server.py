@@ -9,8 +9,13 @@ import time
 import uvicorn
 
 from analytics.driving.scorecard import DEFAULT_WEIGHTS, ScoreWeights
+from citytrack.errors import FinalError
 from citytrack.metrics import MetricsRegistry
-from hub.api.app import create_app
+from hub.api.app import ReadinessSource, create_app
+
+
+class ApiBindError(FinalError):
+    """The API's address cannot be bound (in use, or not this machine's)."""
 
 
 class ApiServer:
@@ -23,15 +28,23 @@ class ApiServer:
         port: int = 8080,
         *,
         metrics: MetricsRegistry | None = None,
+        readiness: ReadinessSource | None = None,
         weights: ScoreWeights = DEFAULT_WEIGHTS,
     ) -> None:
         self.host = host
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
+        try:
+            self._sock.bind((host, port))
+        except OSError as exc:
+            self._sock.close()
+            raise ApiBindError(
+                f"cannot serve the API on {host}:{port}: {exc.strerror or exc} (another hub? "
+                "choose another port with --api-port or hub.api_port)"
+            ) from exc
         self.port = int(self._sock.getsockname()[1])
         config = uvicorn.Config(
-            create_app(db_url, metrics=metrics, weights=weights),
+            create_app(db_url, metrics=metrics, readiness=readiness, weights=weights),
             log_level="warning",
             lifespan="on",
         )
@@ -52,5 +65,10 @@ class ApiServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
         self._sock.close()
+
+    def close(self) -> None:
+        """Stop if started; release the address either way."""
+        self.stop()

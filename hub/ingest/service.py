@@ -5,9 +5,21 @@ broker queues QoS 1 messages while it is down, and acknowledges each message onl
 the batch holding it is committed (paho ``manual_ack``). One worker thread processes
 batches in arrival order, so each device's messages are handled in order.
 
-A batch that the database rejects as data (not as a lost connection) is retried one
-message at a time; the message that still fails is dead-lettered with the database's
-reason. A lost connection is retried with backoff, the messages stay unacknowledged.
+A batch that fails for any reason but a lost database (the database rejects a value, or a
+message sets off a defect) is retried one message at a time; the message that still fails
+is dead-lettered with the reason, and the worker goes on: no message can stop ingestion. A
+lost database is retried with a backoff capped at ``MAX_DB_BACKOFF_S``; the messages stay
+unacknowledged. Each device has its own queue in the inbox (``hub.ingest.inbox``), so one
+device's flood does not hold up the others.
+
+After each commit the hub publishes, per device whose messages the batch held, a retained
+``Watermark``: the highest seq it has taken in. Devices delete outbox rows only when a
+watermark covers them (end to end: a broker that crashes after PUBACK loses nothing), and
+a new outbox numbers its messages after it. On every connect all watermarks are published
+again, in case the broker lost its retained messages.
+
+Readiness (``readiness()``, served at ``/readyz``): the broker connection, the database, the
+worker thread, the inbox depth and the age of the newest message.
 
 Every ``hub.maintenance_interval_s`` a maintenance thread applies retention, then the
 rollups (``hub.storage.rollups``: trips and stops of every truck, ``driver_daily`` for yesterday
@@ -17,7 +29,6 @@ and today); a failure there is logged and counted and never stops ingestion.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,17 +40,22 @@ import psycopg
 
 from citytrack import wire
 from citytrack.config import CitytrackConfig
+from citytrack.errors import FinalError
+from citytrack.health import Check, Readiness
+from citytrack.logs import ThrottledLog
 from citytrack.metrics import MetricsRegistry
-from citytrack.mqtt import BrokerAddress, make_client
+from citytrack.mqtt import BrokerAddress, BrokerLink, make_client
 from citytrack.retry import Backoff
+from hub.ingest.inbox import FairInbox
 from hub.ingest.watch_feature import WatchFeature
 from hub.notify.channels import Channel
 from hub.pipeline.batch import Batch, Inbound
+from hub.pipeline.decode import admissions
 from hub.pipeline.runner import Pipeline, build_pipeline
 from hub.storage import schema
-from hub.storage.db import StoreRejectedError, StoreUnavailableError
+from hub.storage.db import StoreRejectedError, StoreUnavailableError, translate_errors
 from hub.storage.drivers import RosterRepository
-from hub.storage.fleet import DeadLetterRepository, DeviceRepository
+from hub.storage.fleet import DeadLetterRepository, DeviceRepository, watermarks
 from hub.storage.retention import PruneResult, configured_retention, prune
 from hub.storage.rollups import RollupJob, RollupResult
 from hub.storage.watch import WatchRegistry
@@ -49,10 +65,19 @@ log = logging.getLogger(__name__)
 # a lost or refused database connection: retry the batch later, keep it unacknowledged
 UNAVAILABLE = (psycopg.OperationalError, StoreUnavailableError)
 
+HUB_LOCK_KEY = 0x63697479_68756221  # pg advisory lock: one hub per database ("cityhub!")
+MAX_DB_BACKOFF_S = 2.0  # a database back from a crash is used again within this
+CONNECT_TIMEOUT_S = 5  # a black-holed database server fails this fast
+LOG_INTERVAL_S = 10.0
+
 SUBSCRIPTIONS = [
     wire.subscription(wire.Role.VEHICLE),
     wire.subscription(wire.Role.STATION),
 ]
+
+
+class HubAlreadyRunningError(FinalError):
+    """Another hub holds this database."""
 
 
 class HubService:
@@ -80,16 +105,25 @@ class HubService:
             cfg.detectors,
             stations=[s.id for s in cfg.watch.stations],
             extra_handlers=self.watch.handlers if self.watch else (),
+            admit=admissions(cfg, station_clock=watch_clock),
         )
         self.counters = self.pipeline.counters
-        self._inbox: queue.Queue[Inbound] = queue.Queue()
+        self._inbox = FairInbox()
         self._stop = threading.Event()
         self._busy = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
+        self._lock_conn: psycopg.Connection | None = None  # holds the one-hub lock
         self.client = make_client(cfg.hub.client_id, address, clean_session=False, manual_ack=True)
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.link = BrokerLink(address, log)
+        self.link.attach(self.client)
+        self._db_error = ""  # why the database failed last ("" while it answers)
+        self._newest: float | None = None  # monotonic time of the newest message
+        self._marks: dict[str, int] = {}  # per device, the watermark published
+        self._throttle = ThrottledLog(log, LOG_INTERVAL_S)
         self._subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.retention = configured_retention(cfg)
@@ -116,13 +150,55 @@ class HubService:
                     WatchRegistry(conn).sync(self.cfg.watch)
         return applied
 
+    def claim_database(self) -> None:
+        """Take the database for this hub (a PostgreSQL advisory lock held on a connection
+        of its own for the hub's life), before anything is changed.
+
+        Raises:
+            HubAlreadyRunningError: another hub holds it.
+            StoreUnavailableError: the database cannot be reached.
+        """
+        if self._lock_conn is not None:
+            return
+        with translate_errors("connect"):
+            conn = psycopg.connect(self.db_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (HUB_LOCK_KEY,)).fetchone()
+        if not (row and row[0]):
+            holder = conn.execute(
+                "SELECT a.client_addr, a.backend_start FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"
+            ).fetchone()
+            conn.close()
+            since = f" since {holder[1]:%Y-%m-%d %H:%M:%S %Z}" if holder and holder[1] else ""
+            raise HubAlreadyRunningError(
+                f"another hub is running on this database{since}: stop it first, or give "
+                "this one its own database (--db)"
+            )
+        self._lock_conn = conn
+
+    def release_database(self) -> None:
+        if self._lock_conn is not None:
+            self._lock_conn.close()  # the session's advisory lock goes with it
+            self._lock_conn = None
+
     def start(self) -> None:
+        """Claim the database, migrate it, rebuild state, then connect to the broker.
+
+        Raises:
+            HubAlreadyRunningError: another hub runs on the same database (nothing was
+                changed).
+        """
+        self.claim_database()
         self.prepare_database()
         self._conn = psycopg.connect(self.db_url, autocommit=True)
+        self.pipeline.rebuild(self._conn)
+        self._marks = watermarks(self._conn)
         self.add_listener(self._publish_alerts)
+        self.add_listener(self._publish_watermarks)
         if self.watch is not None:
             self.watch.start(self._conn)
-            self.add_listener(self.watch.after_commit)
         self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
         self._thread.start()
         threading.Thread(target=self._maintain, name="hub-retention", daemon=True).start()
@@ -133,11 +209,23 @@ class HubService:
         """Block until the broker has acknowledged the hub's subscriptions."""
         return self._subscribed.wait(timeout_s)
 
+    def readiness(self) -> Readiness:
+        """What ``/readyz`` reports: ready when the broker connection is up, the database
+        answered the last batch and the worker runs."""
+        worker = self._thread is not None and self._thread.is_alive()
+        checks = {
+            "broker": self.link.check(),
+            "database": Check(ok=not self._db_error, detail=self._db_error),
+            "worker": Check(ok=worker, detail="" if worker else "the ingest worker is not running"),
+        }
+        age = None if self._newest is None else time.monotonic() - self._newest
+        return Readiness.of("hub", checks, len(self._inbox), age)
+
     def wait_idle(self, timeout_s: float) -> bool:
         """Block until every received message is processed, or timeout."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self._inbox.empty() and not self._busy.is_set():
+            if len(self._inbox) == 0 and not self._busy.is_set():
                 return True
             time.sleep(0.05)
         return False
@@ -154,6 +242,7 @@ class HubService:
             self.watch.stop()
         if self._conn is not None:
             self._conn.close()
+        self.release_database()
 
     def apply_retention(self) -> PruneResult:
         """Delete what the configured retention no longer keeps (``hub.storage.retention``)."""
@@ -186,61 +275,78 @@ class HubService:
 
     # paho callbacks (network thread)
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            log.error("broker refused the hub: %s", reason)
+            self.link.refused(reason)
             return
         client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
-        log.info("hub connected to %s:%d", self.address.host, self.address.port)
+        self.link.up()
+        for device_id, seq in list(self._marks.items()):  # a broker may have lost them
+            self._publish_watermark(device_id, seq)
+        if not flags.session_present and self.link.failures:
+            log.warning(
+                "the broker kept no session for the hub (client id %r): messages sent while "
+                "the hub was away are lost unless the broker persists sessions "
+                "(see `citytrack broker config`)",
+                self.cfg.hub.client_id,
+            )
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if not self._stop.is_set():
+            self.link.down(reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._busy.set()
+        self._newest = time.monotonic()
         self._inbox.put(Inbound(msg.topic, bytes(msg.payload), wire.utcnow(), msg.mid, msg.qos))
 
     # worker thread
 
     def _next_batch(self) -> list[Inbound]:
-        try:
-            first = self._inbox.get(timeout=0.2)
-        except queue.Empty:
+        batch = self._inbox.take(self.cfg.hub.batch_max, self.cfg.hub.batch_wait_s, 0.2)
+        if not batch:
             self._busy.clear()
-            return []
-        self._busy.set()
-        batch = [first]
-        deadline = time.monotonic() + self.cfg.hub.batch_wait_s
-        while len(batch) < self.cfg.hub.batch_max:
-            remaining = deadline - time.monotonic()
-            try:
-                batch.append(self._inbox.get(timeout=max(remaining, 0)))
-            except queue.Empty:
-                break
         return batch
 
     def _work(self) -> None:
+        """The worker: nothing that happens in it may end it (a dead worker would leave the
+        process up and ingesting nothing); what fails is logged, counted and survived."""
         while not self._stop.is_set():
-            if self.watch is not None:
-                self._guarded(self.watch.tick, self._connection)
-            batch = self._next_batch()
-            if batch and self._commit_with_retry(batch):
-                for msg in batch:
-                    if msg.qos > 0:
-                        self.client.ack(msg.mid, msg.qos)
-                if self._inbox.empty():
-                    self._busy.clear()
+            try:
+                self._work_once()
+            except Exception:  # supervisor loop: a defect here must not stop ingestion
+                self.counters.worker_errors += 1
+                log.exception("ingest worker failed; going on")
+                self._stop.wait(1.0)
+
+    def _work_once(self) -> None:
+        if self.watch is not None:
+            self._guarded(self.watch.tick, self._connection)
+        batch = self._next_batch()
+        if batch and self._commit_with_retry(batch):
+            for msg in batch:
+                if msg.qos > 0:
+                    self.client.ack(msg.mid, msg.qos)
+            if len(self._inbox) == 0:
+                self._busy.clear()
 
     def _commit_with_retry(self, batch: list[Inbound]) -> bool:
         """Process the batch, retrying while the database is unreachable. False if the
         hub is stopping before it could commit (the batch stays unacknowledged)."""
-        backoff = Backoff()
+        backoff = Backoff(0.2, MAX_DB_BACKOFF_S)
         while True:
             try:
-                self._process(batch)
+                self.ingest(batch)
+                if self._db_error:
+                    log.info("database available again")
+                self._db_error = ""
                 return True
             except UNAVAILABLE as exc:
+                self._db_error = f"database unavailable: {str(exc).strip() or type(exc).__name__}"
                 if self._stop.is_set():
                     return False
                 delay = backoff.next_delay()
-                log.error("database unavailable (%s); retrying in %.1f s", exc, delay)
+                self._throttle.error("database", "%s; retrying", self._db_error)
                 self._stop.wait(delay)
                 self._reconnect()
 
@@ -261,23 +367,32 @@ class HubService:
     def _connection(self) -> psycopg.Connection:
         """The worker's connection, reconnecting if it was lost (raises OperationalError)."""
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.db_url, autocommit=True)
+            self._conn = psycopg.connect(
+                self.db_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+            )
         return self._conn
 
-    def _process(self, batch: list[Inbound]) -> None:
+    def ingest(self, batch: list[Inbound]) -> None:
+        """Process and commit ``batch``; a message that cannot be processed is isolated and
+        dead-lettered with the reason, and the rest are processed.
+
+        Raises:
+            psycopg.OperationalError, StoreUnavailableError: the database is unreachable
+                (nothing of the batch is acknowledged; retry it).
+        """
         try:
             self.pipeline.process(self._connection(), batch)
         except UNAVAILABLE:
             raise
-        except (psycopg.Error, StoreRejectedError) as exc:
+        except Exception as exc:  # rejected by the database, or a defect a message set off
             if len(batch) == 1:
-                self._dead_letter(batch[0], f"rejected by the database: {exc}")
+                self._dead_letter(batch[0], _why(exc))
                 return
             for msg in batch:  # find the poison message
-                self._process([msg])
+                self.ingest([msg])
 
     def _dead_letter(self, msg: Inbound, reason: str) -> None:
-        log.warning("dead letter on %s: %s", msg.topic, reason)
+        self._throttle.warning(msg.topic, "dead letter on %s: %s", msg.topic, reason)
         conn = self._connection()
         with conn.transaction():
             DeadLetterRepository(conn).insert(msg.topic, msg.payload, reason, msg.received_at)
@@ -289,7 +404,27 @@ class HubService:
             self._conn.close()
         self._conn = None  # the next attempt connects afresh
 
+    def _publish_watermarks(self, batch: Batch) -> None:
+        """After a commit: each device whose messages it held learns how far the hub has
+        them (retained, so a device reconnecting or replaced reads it)."""
+        for device_id, seq in batch.taken.items():
+            if seq > self._marks.get(device_id, 0):
+                self._marks[device_id] = seq
+                self._publish_watermark(device_id, seq)
+
+    def _publish_watermark(self, device_id: str, seq: int) -> None:
+        mark = wire.Watermark(device_id=device_id, seq=seq, time=wire.utcnow())
+        self.client.publish(wire.watermark_topic(device_id), wire.encode(mark), qos=1, retain=True)
+
     def _publish_alerts(self, batch: Batch) -> None:
         for alert in batch.stored_alerts:
             payload = alert.model_dump_json(exclude_none=True).encode()
             self.client.publish(wire.alert_topic(alert.device_id), payload, qos=1)
+
+
+def _why(exc: Exception) -> str:
+    """A dead letter's reason for a message that failed in processing."""
+    if isinstance(exc, psycopg.Error | StoreRejectedError):
+        return f"rejected by the database: {exc}"
+    log.error("a message set off %s", type(exc).__name__, exc_info=exc)
+    return f"could not be processed ({type(exc).__name__}: {exc})"

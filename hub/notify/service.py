@@ -3,6 +3,9 @@
     notify(events)      per event, in time order; per guardian of THAT child only:
                           policy.decide -> templates.render_event (guardian's language)
                           -> one row per channel in ``notifications`` (dropped ones too)
+    stage(events, conn) the same in the caller's transaction (the hub's batch, so that
+      adopt(staged)       events and their notices commit together); ``adopt`` once
+                          it has committed
     broadcast(...)      every guardian of a school's or a ward's children, once each,
                           urgent (no policy)
     DeliveryWorker      a thread: claim due rows -> channel.send -> delivered | retry
@@ -48,6 +51,15 @@ log = logging.getLogger(__name__)
 
 EMERGENCY_KIND = "emergency"
 _STATUS = {Action.SEND: "queued", Action.DEFER: "deferred", Action.DROP: "dropped"}
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Notices inserted in a transaction not yet committed: the policy state and the counts
+    they bring (``NotificationService.stage``)."""
+
+    states: dict[str, GuardianState] | None
+    tally: Counter[str]
 
 
 @dataclass(frozen=True)
@@ -179,11 +191,8 @@ class NotificationService:
     # --- events ---------------------------------------------------------------------------
 
     def notify(self, events: Sequence[WatchEvent]) -> None:
-        """Decide, render and store the notices for ``events``; the worker delivers them.
-
-        Events are decided in time order. An (event, guardian) pair already stored is
-        skipped, so re-processing events adds nothing. The policy state advances only
-        when the rows are committed.
+        """Decide, render and store the notices for ``events`` in a transaction of the
+        service's own; the worker delivers them (``stage`` + ``adopt``).
 
         Raises:
             StoreUnavailableError, StoreRejectedError: the database failed; nothing was
@@ -191,20 +200,46 @@ class NotificationService:
         """
         if not events:
             return
-        now = self._now()
         with self._lock:
             conn = self._connection()
+        with translate_errors("insert notifications"), conn.transaction():
+            staged = self.stage(events, conn)
+        self.adopt(staged)
+
+    def stage(self, events: Sequence[WatchEvent], conn: Connection) -> Staged:
+        """Decide, render and insert the notices for ``events`` in the caller's transaction
+        on ``conn`` (the hub's batch: the notice rows are the delivery queue, committed
+        with the events they are about). Call ``adopt`` with the result once that
+        transaction has committed; drop it if it did not.
+
+        Events are decided in time order. An (event, guardian) pair already stored is
+        skipped, so re-processing events adds nothing. The policy state advances only
+        when ``adopt`` is called.
+
+        Raises:
+            StoreUnavailableError, StoreRejectedError: the database failed.
+        """
+        tally = Counter({"events": len(events)})
+        if not events:
+            return Staged(None, tally)
+        now = self._now()
+        with self._lock:
             repo = NotificationRepository(conn)
             done = repo.notified(sorted({e.event_id for e in events}))
-            states, tally = dict(self._states), Counter({"events": len(events)})
+            states = dict(self._states)
             rows: list[NewNotice] = []
             for event in sorted(events, key=lambda e: e.time):
                 rows.extend(self._notices_for(event, done, states, now, tally))
-            with translate_errors("insert notifications"), conn.transaction():
-                stored = repo.insert(rows, now)
-            self._states = states
+            stored = repo.insert(rows, now)
         tally["stored"] += len(stored)
-        self._count(*tally.elements())
+        return Staged(states, tally)
+
+    def adopt(self, staged: Staged) -> None:
+        """The staged notices were committed: advance the policy state, count, deliver."""
+        with self._lock:
+            if staged.states is not None:
+                self._states = staged.states
+        self._count(*staged.tally.elements())
         self._worker.wake()
 
     def _notices_for(

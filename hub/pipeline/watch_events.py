@@ -7,6 +7,7 @@ Timer events ("not seen at school by 08:15", "left the area" after silence) come
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -35,6 +36,7 @@ class WatchEventsHandler:
         self.counters = counters
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str], datetime] = {}  # (child, station) -> closest_time
+        self._last_before: dict[tuple[str, str], datetime | None] = {}  # in a batch
 
     def handle(self, batch: Batch, conn: psycopg.Connection) -> None:
         events: list[WatchEvent] = []
@@ -51,20 +53,70 @@ class WatchEventsHandler:
         same visit (an EID rotating mid-visit makes the station report two)."""
         key = (child_id, passage.device_id)
         last = self._last.get(key)
+        self._last_before.setdefault(key, last)
         self._last[key] = passage.closest_time
         if last is not None and abs((passage.closest_time - last).total_seconds()) < SAME_VISIT_S:
             self.counters.passages_merged += 1
             return True
         return False
 
-    def tick(self, conn: psycopg.Connection, now: datetime) -> list[WatchEvent]:
-        """Timer events due at ``now``, stored; returns the new ones."""
+    # batch.Stateful: the engine and the same-visit memory advance with the batch's commit
+
+    def begin(self) -> None:
         with self._lock:
+            self.engine.begin()
+            self._last_before = {}
+
+    def commit(self) -> None:
+        with self._lock:
+            self.engine.commit()
+            self._last_before = {}
+
+    def rollback(self) -> None:
+        with self._lock:
+            self.engine.rollback()
+            for key, last in self._last_before.items():
+                if last is None:
+                    self._last.pop(key, None)
+                else:
+                    self._last[key] = last
+            self._last_before = {}
+
+    def tick(
+        self,
+        conn: psycopg.Connection,
+        now: datetime,
+        within: Callable[[list[WatchEvent]], object] | None = None,
+    ) -> list[WatchEvent]:
+        """Timer events due at ``now``, stored; returns the new ones. ``within(new)`` runs
+        in the same transaction (the notices of those events). If the transaction fails,
+        the engine forgets it said them, so the next tick says them again."""
+        with self._lock:
+            self.engine.begin()
             events = self.engine.due(now)
+        try:
+            stored = self._commit_events(conn, events, within)
+        except BaseException:
+            with self._lock:
+                self.engine.rollback()
+            raise
+        with self._lock:
+            self.engine.commit()
+        return stored
+
+    def _commit_events(
+        self,
+        conn: psycopg.Connection,
+        events: list[WatchEvent],
+        within: Callable[[list[WatchEvent]], object] | None,
+    ) -> list[WatchEvent]:
         if not events:
             return []
         with conn.transaction():
-            return self._store(conn, events)
+            stored = self._store(conn, events)
+            if within is not None and stored:
+                within(stored)
+            return stored
 
     def _store(self, conn: psycopg.Connection, events: list[WatchEvent]) -> list[WatchEvent]:
         if not events:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -71,6 +71,40 @@ _FIX_TYPES = (
 _STAGE = "citytrack_fix_stage"
 
 
+# The DELETE empties the stage in the same statement; DISTINCT ON keeps the first copy of
+# a key repeated inside the batch; ``fresh`` drops the keys already stored (in the days
+# whose seq span holds the seq); ``spans`` widens the spans of the days written to.
+# 24 hours, not '1 day': added to a timestamptz, a day follows the session's time zone.
+_INSERT_NEW_FIXES = """
+WITH staged AS (DELETE FROM {stage} RETURNING *),
+batch AS (
+    SELECT DISTINCT ON (device_id, seq) * FROM staged ORDER BY device_id, seq, ord
+),
+fresh AS (
+    SELECT b.* FROM batch b
+    WHERE NOT EXISTS (
+        SELECT 1 FROM fix_seq_days d JOIN fixes f
+            ON f.device_id = d.device_id AND f.seq = b.seq
+            AND f.fix_time >= d.day AND f.fix_time < d.day + interval '24 hours'
+        WHERE d.device_id = b.device_id AND d.max_seq >= b.seq AND d.min_seq <= b.seq
+    )
+),
+inserted AS (
+    INSERT INTO fixes ({cols}) SELECT {cols} FROM fresh
+    ON CONFLICT DO NOTHING RETURNING device_id, seq, fix_time
+),
+spans AS (
+    INSERT INTO fix_seq_days AS d (device_id, day, min_seq, max_seq)
+    SELECT device_id, date_trunc('day', fix_time, 'UTC'), min(seq), max(seq)
+    FROM inserted GROUP BY 1, 2
+    ON CONFLICT (device_id, day) DO UPDATE
+    SET min_seq = least(d.min_seq, excluded.min_seq),
+        max_seq = greatest(d.max_seq, excluded.max_seq)
+)
+SELECT device_id, seq FROM inserted
+"""
+
+
 def _fix_row(fix: Fix, ingest_time: datetime) -> tuple[Any, ...]:
     return tuple(ingest_time if c == "ingest_time" else getattr(fix, c) for c in FIX_COLUMNS)
 
@@ -93,8 +127,17 @@ class FixRepository:
     def insert_batch(self, fixes: Sequence[Fix], ingest_time: datetime) -> list[tuple[str, int]]:
         """Store a batch of fixes stamped with the hub's ``ingest_time`` (aware, UTC).
 
-        Binary COPY into a staging table, then one ``INSERT ... ON CONFLICT DO NOTHING``.
-        A fix already stored, or repeated inside the batch, is stored once.
+        (device_id, seq) is a fix's identity, on plain PostgreSQL and TimescaleDB alike: a
+        fix whose (device_id, seq) is already stored, or repeated inside the batch, is a
+        duplicate and is not stored, whatever its ``fix_time`` (the first one stored
+        stays). A device's seq never goes backwards, so a seq that comes back with another
+        time is a replay of a damaged or reset outbox, not a new position.
+
+        Binary COPY into a staging table, then one ``INSERT ... SELECT`` that skips the
+        keys already stored: looked up in ``fix_seq_days`` (which days of the device hold
+        that seq) and then in those days of ``fixes``, since on TimescaleDB the unique
+        index includes ``fix_time`` and cannot refuse such a fix itself. A lock per device
+        (for the transaction) keeps two writers of one device from both storing a seq.
 
         Returns:
             The (device_id, seq) keys that were new, in no particular order; the caller
@@ -114,15 +157,13 @@ class FixRepository:
                 copy.set_types(["int4", *_FIX_TYPES])
                 for ord_, fix in enumerate(fixes):
                     copy.write_row((ord_, *_fix_row(fix, ingest_time)))
-            # The DELETE empties the stage in the same statement; DISTINCT ON keeps the
-            # first copy of a key repeated inside the batch.
+            # Its own statement: the INSERT's snapshot then sees what a writer that held
+            # the lock before us committed.
             cur.execute(
-                f"WITH staged AS (DELETE FROM {_STAGE} RETURNING *) "
-                f"INSERT INTO fixes ({cols}) "
-                f"SELECT DISTINCT ON (device_id, seq) {cols} FROM staged "
-                "ORDER BY device_id, seq, ord "
-                "ON CONFLICT DO NOTHING RETURNING device_id, seq"
+                "SELECT pg_advisory_xact_lock(hashtextextended('fixes:' || device_id, 0)) "
+                f"FROM (SELECT DISTINCT device_id FROM {_STAGE} ORDER BY 1) d"
             )
+            cur.execute(_INSERT_NEW_FIXES.format(stage=_STAGE, cols=cols))
             return [(str(d), int(s)) for d, s in cur.fetchall()]
 
     @translate_errors("count fixes")
@@ -132,6 +173,21 @@ class FixRepository:
         query = "SELECT count(*) FROM fixes" + (" WHERE device_id = %s" if one else "")
         row = self._conn.execute(query, (device_id,) if one else ()).fetchone()
         return int(row[0]) if row else 0
+
+    @translate_errors("read recent fixes")
+    def recent(self, device_id: str, span: timedelta) -> list[Fix]:
+        """The device's fixes of the last ``span`` before its newest one, in seq order (the
+        order the detectors saw them in)."""
+        cols = ", ".join(c for c in FIX_COLUMNS if c != "ingest_time")
+        with self._conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                f"SELECT {cols} FROM fixes WHERE device_id = %(d)s AND fix_time >= "
+                "(SELECT max(fix_time) FROM fixes WHERE device_id = %(d)s) - %(span)s "
+                "ORDER BY seq",
+                {"d": device_id, "span": span},
+            )
+            rows = cur.fetchall()
+        return [Fix(**utc_row(r, "fix_time", "recv_time")) for r in rows]
 
     @translate_errors("read track")
     def track(self, device_id: str, since: datetime, until: datetime) -> list[Fix]:
@@ -151,6 +207,21 @@ class FixRepository:
             )
             rows = cur.fetchall()
         return [Fix(**utc_row(r, "fix_time", "recv_time")) for r in rows]
+
+
+def watermarks(conn: Connection) -> dict[str, int]:
+    """Per device, the highest seq stored of its fixes, edge events and passages (what the
+    hub's retained watermarks say after a restart)."""
+    with translate_errors("read watermarks"):
+        rows = conn.execute(
+            "SELECT device_id, max(max_seq) FROM fix_seq_days GROUP BY device_id "
+            "UNION ALL SELECT device_id, max(seq) FROM edge_events GROUP BY device_id "
+            "UNION ALL SELECT station_id, max(seq) FROM passages GROUP BY station_id"
+        ).fetchall()
+    marks: dict[str, int] = {}
+    for device_id, seq in rows:
+        marks[str(device_id)] = max(int(seq), marks.get(str(device_id), 0))
+    return marks
 
 
 # --- alerts -------------------------------------------------------------------------------
@@ -271,6 +342,11 @@ class DeadLetter:
     reason: str
 
 
+MAX_DEAD_PAYLOAD = 64 * 1024  # bytes of a dead letter's payload kept: enough to see why
+MAX_DEAD_TOPIC = 512
+MAX_DEAD_REASON = 2000
+
+
 class DeadLetterRepository:
     """Messages that broke the contract or failed processing, with the reason."""
 
@@ -280,12 +356,31 @@ class DeadLetterRepository:
     @translate_errors("insert dead letter")
     def insert(self, topic: str, payload: bytes, reason: str, received_at: datetime) -> None:
         """Keep one unusable message. Raises ValueError on a naive ``received_at``."""
-        require_aware(received_at=received_at)
-        self._conn.execute(
-            "INSERT INTO dead_letters (received_at, topic, payload, reason) "
-            "VALUES (%s, %s, %s, %s)",
-            (received_at, topic, payload, reason),
-        )
+        self.insert_many([(topic, payload, reason, received_at)])
+
+    @translate_errors("insert dead letters")
+    def insert_many(self, letters: Sequence[tuple[str, bytes, str, datetime]]) -> None:
+        """Keep unusable messages: (topic, payload, reason, received_at) each. A payload
+        over ``MAX_DEAD_PAYLOAD`` bytes keeps only its start, and the reason says so.
+
+        Raises:
+            ValueError: a naive ``received_at``.
+        """
+        rows = []
+        for topic, payload, reason, received_at in letters:
+            require_aware(received_at=received_at)
+            why = reason[:MAX_DEAD_REASON]
+            if len(payload) > MAX_DEAD_PAYLOAD:
+                why += f" (payload of {len(payload)} bytes, first {MAX_DEAD_PAYLOAD} kept)"
+            rows.append((received_at, topic[:MAX_DEAD_TOPIC], payload[:MAX_DEAD_PAYLOAD], why))
+        if not rows:
+            return
+        with self._conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO dead_letters (received_at, topic, payload, reason) "
+                "VALUES (%s, %s, %s, %s)",
+                rows,
+            )
 
     @translate_errors("count dead letters")
     def count(self) -> int:

@@ -9,10 +9,13 @@ What is kept how long (``Retention``, days; ``[hub]`` and ``[watch]`` in the con
                                                        longer than that, in any form
     alerts, driver_daily, edge events                  kept (the fleet's safety record)
 
-On plain PostgreSQL this is the only thing that deletes; on TimescaleDB retention policies
-also drop old chunks of the hypertables (``hub.storage.schema.fleet.policies_step``), and
-``prune`` still runs for the plain tables. Notices still queued or deferred are kept
-whatever their age: they are the delivery queue.
+On plain PostgreSQL ``prune`` is the only thing that deletes. On TimescaleDB the
+retention policies drop the old chunks of ``fixes``, ``dead_letters`` and ``passages``
+(``hub.storage.schema.ddl.RETENTION_POLICIES``; ``schema.upgrade`` keeps them at the
+configured lengths) and ``prune`` leaves those three tables alone: it deletes only from the
+plain tables. A policy drops a whole chunk (one day) once all of it is older than the
+policy, so a row may outlive its policy by up to a day. Notices still queued or deferred
+are kept whatever their age: they are the delivery queue.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from datetime import datetime, timedelta
 
 from citytrack.config import CitytrackConfig
 from hub.storage.db import Connection, translate_errors
-from hub.storage.schema.ddl import Retention
+from hub.storage.schema import recorded_mode
+from hub.storage.schema.ddl import RETENTION_POLICIES, Retention
 
 
 @dataclass(frozen=True)
 class PruneResult:
-    """Rows deleted by ``prune``, per table."""
+    """Rows deleted by ``prune``, per table (on TimescaleDB 0 for the tables that its
+    policies expire)."""
 
     fixes: int = 0
     dead_letters: int = 0
@@ -62,7 +67,8 @@ _RULES = (
 @translate_errors("prune")
 def prune(conn: Connection, policy: Retention, *, now: datetime | None = None) -> PruneResult:
     """Delete what ``policy`` no longer keeps, as of ``now`` (aware; default: the database
-    clock). Runs in the caller's transaction.
+    clock), except from the hypertables whose TimescaleDB policies do it. Runs in the
+    caller's transaction.
 
     Raises:
         ValueError: a naive ``now``.
@@ -75,8 +81,11 @@ def prune(conn: Connection, policy: Retention, *, now: datetime | None = None) -
         assert row is not None
         now = row[0]
     assert now is not None
+    by_policy = {table for table, _ in RETENTION_POLICIES} if recorded_mode(conn) else set()
     deleted: dict[str, int] = {}
     for table, column, days in _RULES:
+        if table in by_policy:
+            continue
         cutoff = now - timedelta(days=getattr(policy, days))
         query = f"DELETE FROM {table} WHERE {column} < %s"
         deleted[table] = conn.execute(query.encode(), (cutoff,)).rowcount
@@ -84,4 +93,10 @@ def prune(conn: Connection, policy: Retention, *, now: datetime | None = None) -
         "DELETE FROM notifications WHERE created_at < %s AND status NOT IN ('queued', 'deferred')",
         (now - timedelta(days=policy.passages_days),),
     ).rowcount
+    # A day's seq span (hub.storage.fleet.FixRepository) goes a day after the fixes it
+    # covers: TimescaleDB drops a day's chunk only once all of it has expired.
+    conn.execute(
+        "DELETE FROM fix_seq_days WHERE day < %s",
+        (now - timedelta(days=policy.fixes_days, hours=24),),
+    )
     return PruneResult(**deleted)

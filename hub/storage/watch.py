@@ -328,6 +328,23 @@ class WatchEventRepository:
         rows = self._conn.execute((query + " ORDER BY time, event_id").encode(), params)
         return [_event(r) for r in rows.fetchall()]
 
+    @translate_errors("read events without notices")
+    def without_notices(self, since: datetime) -> list[WatchEvent]:
+        """Events with ``time >= since`` for which no notice row exists, oldest first.
+
+        Raises:
+            ValueError: a naive ``since``.
+        """
+        require_aware(since=since)
+        cols = ", ".join(f"e.{f}" for f in _EVENT_FIELDS)
+        rows = self._conn.execute(
+            f"SELECT {cols} FROM watch_events e WHERE e.time >= %s AND NOT EXISTS "
+            "(SELECT 1 FROM notifications n WHERE n.event_id = e.event_id) "
+            "ORDER BY e.time, e.event_id",
+            (since,),
+        )
+        return [_event(r) for r in rows.fetchall()]
+
 
 # --- guardians ----------------------------------------------------------------------------
 

@@ -112,7 +112,7 @@ def alerts_step(timescale: bool) -> Step:
         "0004_alerts",
         [
             *sql(_ALERTS),
-            hypertable("alerts", "start_time", "30 days"),
+            hypertable("alerts", "start_time", "30 days", default_indexes=False),
             *sql("ALTER TABLE alerts ADD PRIMARY KEY (id, start_time)"),
             *indexes,
         ],
@@ -130,7 +130,7 @@ def dead_letters_step(timescale: bool) -> Step:
         "0005_dead_letters",
         [
             *sql(_DEAD_LETTERS),
-            hypertable("dead_letters", "received_at", "1 day"),
+            hypertable("dead_letters", "received_at", "1 day", default_indexes=False),
             *sql("ALTER TABLE dead_letters ADD PRIMARY KEY (id, received_at)", index),
         ],
     )
@@ -161,4 +161,53 @@ def policies_step(timescale: bool, retention: Retention) -> Step:
                 (retention.dead_letters_days,),
             ),
         ],
+    )
+
+
+_FIX_SEQ_DAYS = """
+CREATE TABLE fix_seq_days (
+    device_id text NOT NULL,
+    day timestamptz NOT NULL,
+    min_seq bigint NOT NULL,
+    max_seq bigint NOT NULL,
+    PRIMARY KEY (device_id, day),
+    CHECK (min_seq <= max_seq)
+)
+"""
+
+
+def fix_seq_days_step() -> Step:
+    """Where each device's seqs are stored: per device and UTC day (``day``, its start),
+    the lowest and highest seq among its stored fixes, so that a fix is looked up by
+    (device_id, seq) in the days that can hold it, not in every chunk of the hypertable.
+
+    (device_id, seq) is a fix's identity in both modes (``hub.storage.fleet.FixRepository``
+    checks it through this table); on TimescaleDB no unique index can say so, since one
+    must contain ``fix_time``. A plain table in both modes, filled from the fixes already
+    stored.
+    """
+    return Step(
+        "0015_fix_seq_days",
+        sql(
+            _FIX_SEQ_DAYS,
+            "CREATE INDEX fix_seq_days_device_max_idx ON fix_seq_days (device_id, max_seq)",
+            "INSERT INTO fix_seq_days (device_id, day, min_seq, max_seq) "
+            "SELECT device_id, date_trunc('day', fix_time, 'UTC'), min(seq), max(seq) "
+            "FROM fixes GROUP BY 1, 2",
+        ),
+    )
+
+
+def default_indexes_step(timescale: bool) -> Step:
+    """TimescaleDB made its default (time DESC) index on ``alerts`` and ``dead_letters``
+    before ``create_default_indexes => FALSE`` was passed; each duplicates the step's own
+    index on the same column. Drop them (no-op on databases created since)."""
+    if not timescale:
+        return Step("0016_hypertable_default_indexes")
+    return Step(
+        "0016_hypertable_default_indexes",
+        sql(
+            "DROP INDEX IF EXISTS alerts_start_time_idx",
+            "DROP INDEX IF EXISTS dead_letters_received_at_idx",
+        ),
     )
