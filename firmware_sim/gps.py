@@ -198,6 +198,20 @@ class TruckSimulator:
             geometry=self.geometry,
         )
 
+    def restart_at(self, start_time: datetime) -> None:
+        """Anchor epoch 0 (and the labels) at ``start_time`` instead: a shell that builds
+        the simulator ahead of time calls it when the receiver starts writing, so the
+        first fix is not as old as the set-up took.
+
+        Raises:
+            ValueError: ``start_time`` without a time zone, or an epoch already stepped.
+        """
+        if start_time.tzinfo is None:
+            raise ValueError("start_time must be timezone-aware (UTC)")
+        if self.epoch_index > 0:
+            raise ValueError("the simulator has already started")
+        self.start_time = start_time.astimezone(UTC)
+
     def epoch_time(self, k: int) -> datetime:
         """UTC time of epoch ``k`` (0 = ``start_time``)."""
         return self.start_time + timedelta(microseconds=round(k * 1e6 / self.rate_hz))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -45,8 +47,16 @@ def test_demo_runs_on_embedded_defaults_and_reports_its_summary(tmp_path: Path) 
     assert first["fixes_sent"] >= 5 * 20, first
     assert first["fixes_stored"] == first["fixes_sent"], "every acknowledged fix is stored"
     assert first["fixes_left_in_outbox"] == 0
-    assert set(first["alerts"]) == {"harsh_braking", "harsh_acceleration", "speeding"}
+    # the trucks' drives are trips at once (in progress), not only minutes later
+    assert first["trips_built"] >= first["trucks"]
+    assert set(first["alerts"]) == {
+        "harsh_braking",
+        "harsh_acceleration",
+        "harsh_cornering",
+        "speeding",
+    }
     assert set(first["episodes"]) == {"detected", "missed", "false"}
+    assert len(first["false_alerts"]) == first["episodes"]["false"], "each false alert named"
     # in 30 s the harsh braking (15 s) and harsh acceleration (12 s) episodes have happened
     assert first["alerts"]["harsh_braking"] >= 1 and first["alerts"]["harsh_acceleration"] >= 1
     assert first["episodes"]["detected"] >= 2 and first["episodes"]["false"] == 0
@@ -57,6 +67,8 @@ def test_demo_runs_on_embedded_defaults_and_reports_its_summary(tmp_path: Path) 
     assert watch["passage_score"]["false"] == 0
     assert watch["events"].get("passed", 0) > 0
     assert watch["notifications_delivered"] > 0
+    # the morning played is a past one: no passage or status is dated in the future
+    assert date.fromisoformat(watch["morning"]) < datetime.now(ZoneInfo("Asia/Tokyo")).date()
     # a second run reuses the data directory: same database, outboxes continue their seq
     assert (data / "pg" / "PG_VERSION").exists()
     second = run_demo(data, tmp_path / "s2.json", 10)

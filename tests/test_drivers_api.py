@@ -23,10 +23,11 @@ with warnings.catch_warnings():
 from app.cli.report import write_report
 from app.services import free_port
 from citytrack.config import load_config
-from hub.api.app import _store_error
+from hub.api.app import _store_error, create_app
 from hub.api.drivers import drivers_router
 from hub.storage import schema
 from hub.storage.db import StoreError
+from hub.storage.drivers import score_weights
 from hub.storage.fleet import DeviceRepository
 from tests.databases import fresh_database
 from tests.test_report import parse
@@ -149,3 +150,31 @@ def test_database_down_is_503() -> None:
     app.include_router(drivers_router(lambda: psycopg.connect(url)))
     with TestClient(app) as c:
         assert c.get(URL.format("drv-tanaka"), params=q()).status_code == 503
+
+
+def test_scorecard_below_the_configured_minimum_is_not_enough_driving_yet(db_url: str) -> None:
+    """Through the hub's own app, with the configuration's minimum (50 km, 1 h): Monday's
+    10 km with 2 brakes is not judged; the week's 60 km and 1 h 40 min are."""
+    app = create_app(db_url, weights=score_weights(load_config().scores))
+    with TestClient(app) as c:
+        body = c.get(URL.format("drv-tanaka"), params=q()).json()
+    monday = body["periods"][0]
+    assert (monday["score"], monday["status"], monday["risk"]) == (
+        None, "not_enough_driving", "none",
+    )  # fmt: skip
+    assert monday["penalties"] == {}
+    total = body["total"]
+    assert total["status"] == "scored"
+    assert total["score"] == pytest.approx(100 - 16 * 100 * 2 / 60, abs=0.05)
+
+
+def test_report_says_not_enough_driving_yet(db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "drivers.html"
+    one_day = (FROM, FROM + timedelta(days=1))  # Monday only: 10 km
+    weights = score_weights(load_config().scores)
+    write_report(db_url, out, start=one_day[0], end=one_day[1], tz=JST, weights=weights)
+    text = " ".join(parse(out).text)
+    assert "not enough driving yet (10.0 of 50 km, 0.3 of 1 h driving)" in text
+    html = out.read_text(encoding="utf-8")
+    assert "<tr><td></td><td class='l'>Tanaka Hiroshi" in html, "no score, no place in the ranking"
+    assert "points lost" not in text

@@ -413,7 +413,7 @@ def test_readiness_follows_the_database_down_and_back(services_dir: Path, broker
         wait_until(lambda: not _alive(old_pid), 30, "the old postmaster gone")
         server.start()
         wait_until(lambda: hub.counters.fixes_stored == 1, 30, "the fix stored once it is back")
-        assert hub.readiness().checks["database"].ok
+        wait_until(lambda: hub.readiness().checks["database"].ok, 10, "the database ready again")
     finally:
         hub.stop()
         server.stop()

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from analytics.routing.check import Rule, Violation
-from analytics.routing.compare import RouteFigures, compare_day, comparison_json
+from analytics.routing.compare import RouteFigures, TruckDay, compare_day, comparison_json
 from analytics.routing.model import Client, InfeasibleError, Problem, RoutingError
 from app.cli.common import CommandError
 from app.cli.routes import write_checked_plan
@@ -25,6 +25,7 @@ from citytrack.config import load_config
 from citytrack.wire import Fix
 from hub.routes.compare import actual_day, compare_plan
 from hub.routes.plan import plan_day, summary
+from hub.routes.thin import comparison_thin_inputs
 from hub.storage import schema
 from hub.storage.fleet import FixRepository
 from tests.route_fixtures import DAY, SHIFT_S, TZ, day_problem, line_problem, make_problem
@@ -247,9 +248,16 @@ def test_routes_plan_then_compare_from_the_command_line(
         "x4",
     ]
     assert doc["today"]["trucks"] == 2
+    # nothing learned: every service time is the default, and the command says so
+    assert doc["inputs_too_thin"] is True
+    warning = "citytrack: warning: inputs too thin: 4 of 4 service times are the default"
+    assert planned.stderr.startswith(warning), planned.stderr
     compared = run("routes", "compare", *common, "--plan", str(out / "plan.json"), "--json")
     assert compared.returncode == 0, compared.stderr
     result = json.loads(compared.stdout)
+    thin = result["total"]["actual"]["working_s"] < 0.5 * result["total"]["planned"]["duration_s"]
+    assert result["inputs_too_thin"] is thin
+    assert ("citytrack: warning: inputs too thin: the stored fixes" in compared.stderr) is thin
     assert result["total"]["planned"]["distance_m"] == doc["totals"]["distance_m"]
     assert result["total"]["planned"]["trucks"] == doc["totals"]["trucks"]
     assert result["total"]["actual"] == {"distance_m": 15_000, "working_s": 1620, "trucks": 2}
@@ -304,3 +312,39 @@ def test_compare_refuses_another_day_s_plan(
     assert result.stderr == (
         f"citytrack: cannot compare 2026-11-26: {plan}: a plan for 2026-11-25, not 2026-11-26\n"
     )
+
+
+# --- inputs too thin to trust the saving ------------------------------------------------------
+
+
+def test_a_plan_on_default_service_times_says_its_inputs_are_too_thin(tmp_path: Path) -> None:
+    day = day_problem(line_problem(trucks=2), {"truck-1": ("a", "b", "c")})
+    result = plan_day(day, 1.0)
+    assert [t.code for t in result.thin] == ["service_times_defaulted"]
+    assert "3 of 3 service times are the default" in result.thin[0].message
+    write_checked_plan(result, tmp_path / "thin")
+    doc = json.loads((tmp_path / "thin" / "plan.json").read_text())
+    assert doc["inputs_too_thin"] is True
+    assert doc["thin_inputs"][0]["code"] == "service_times_defaulted"
+    assert "Inputs too thin: 3 of 3 service times" in (tmp_path / "thin" / "plan.html").read_text()
+    # learned at two of the three points: the plan stands on data
+    learned = replace(
+        day, sources={"a": "median of 12 dwells", "b": "median of 9 dwells", "c": "default"}
+    )
+    assert plan_day(learned, 1.0).thin == []
+    write_checked_plan(plan_day(learned, 1.0), tmp_path / "learned")
+    assert json.loads((tmp_path / "learned" / "plan.json").read_text())["inputs_too_thin"] is False
+
+
+def _driven(device: str, working_s: float, distance_m: float) -> TruckDay:
+    return TruckDay(device, distance_m, working_s, T0, T0 + timedelta(seconds=working_s),
+                    "moving", "moving", 100, 0)  # fmt: skip
+
+
+def test_a_comparison_against_a_few_minutes_of_driving_says_so() -> None:
+    planned = [RouteFigures("truck-01", 57_000, 6 * 3600)]
+    thin = comparison_thin_inputs(compare_day(DAY, planned, [_driven("truck-01", 90, 400)]))
+    assert [t.code for t in thin] == ["little_driving"]
+    assert "0.03 h of work by 1 truck(s) against 6.00 h planned" in thin[0].message
+    full = compare_day(DAY, planned, [_driven("truck-01", 7 * 3600, 80_000)])
+    assert comparison_thin_inputs(full) == []

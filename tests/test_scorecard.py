@@ -140,3 +140,34 @@ def test_build_scorecard_fills_periods_without_data() -> None:
     assert card.total.km == 20 and card.total.score == 100.0
     assert card.total.events == dict.fromkeys(KINDS, 0)
     assert card.start == start.astimezone(UTC) and card.timezone == "Asia/Tokyo"
+
+
+def test_too_little_driving_is_not_scored_yet() -> None:
+    """After 0.8 km one harsh brake would cost 2,000 points: not enough driving to judge."""
+    weights = ScoreWeights(min_km=50, min_driving_s=3600)
+    tiny = Exposure(km=0.8, driving_s=120, events={"harsh_braking": 1})
+    result = score(tiny, weights)
+    assert (result.value, result.risk, result.status) == (None, "none", "not_enough_driving")
+    assert dict(result.penalties) == {}
+    # the distance alone is not enough, nor the time alone
+    assert score(Exposure(km=60, driving_s=1800), weights).status == "not_enough_driving"
+    assert score(Exposure(km=40, driving_s=7200), weights).status == "not_enough_driving"
+    enough = score(Exposure(km=60, driving_s=7200, events={"harsh_braking": 1}), weights)
+    assert enough.status == "scored" and enough.value == pytest.approx(100 - 1600 / 60, abs=0.05)
+    assert score(Exposure(), weights).status == "no_driving"
+    with pytest.raises(ValueError, match="minimums"):
+        ScoreWeights(min_km=-1)
+
+
+def test_a_period_scorecard_says_why_it_has_no_score() -> None:
+    weights = ScoreWeights(min_km=50, min_driving_s=3600)
+    start = datetime(2026, 11, 30, tzinfo=JST)  # a Monday
+    days = [(date(2026, 11, 30), Exposure(km=0.8, driving_s=120, events={"harsh_braking": 1}))]
+    card = build_scorecard(
+        "drv-x", None, days, start=start, end=start + timedelta(days=2), tz=JST,
+        period="day", weights=weights,
+    )  # fmt: skip
+    assert [(p.score, p.status) for p in card.periods] == [
+        (None, "not_enough_driving"), (None, "no_driving"),
+    ]  # fmt: skip
+    assert card.total.events_per_100km is not None  # the rates are still there to read

@@ -153,7 +153,9 @@ def test_cli_rollups_then_trips(pg_server: str) -> None:
         seed(url, built=False)
         rollups = run("db", "rollups", "--db", url)
         assert rollups.returncode == 0, rollups.stderr
-        assert b"3 trip(s) and 1 stop(s) written" in rollups.stdout
+        assert b"3 trip(s) (0 still open: in progress or gone silent) and 1 stop(s) written" in (
+            rollups.stdout
+        )
         window = ("--from", "2024-05-13T00:00", "--to", "2024-05-20T00:00")  # city time
         lines = run("trips", "--db", url, "--vehicle", "truck-01", *window, "--json").stdout
         trips = [json.loads(line) for line in lines.splitlines()]

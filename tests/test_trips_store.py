@@ -13,11 +13,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from analytics.driving.trips import TripConfig
 from app.services import free_port
 from citytrack.config import CityConfig, RosterEntry, load_config
 from citytrack.mqtt import BrokerAddress
 from citytrack.wire import Fix
 from hub.ingest.service import HubService
+from hub.reports.trips import ended_words
 from hub.storage import schema
 from hub.storage.drivers import DriverStatsRepository, RosterRepository
 from hub.storage.fleet import DeviceRepository, FixRepository
@@ -156,9 +158,11 @@ def test_more_fixes_close_the_open_trip_without_duplicates(conn: psycopg.Connect
     fixes = track()
     insert(conn, fixes[:1001])  # up to 12:06:40, in the middle of the second trip
     repo = TripRepository(conn)
-    repo.build("truck-01", now=at(1005))
+    build = repo.build("truck-01", now=at(1005))
     trips, stops = repo.trips(*DAY_RANGE), repo.stops(*DAY_RANGE)
-    assert [t.end_time for t in trips] == [at(600)]  # the open trip is not stored
+    # 5 s after its last fix the drive in progress is there already, provisionally
+    assert [(t.end_time, t.ended_by) for t in trips] == [(at(600), "stop"), (at(1000), "silence")]
+    assert (build.trips, build.open_trips) == (2, 1)
     assert [(s.start_time, s.end_time) for s in stops] == [(at(600), at(899))]
 
     insert(conn, fixes[1001:], INGEST + timedelta(minutes=5))
@@ -317,3 +321,14 @@ def test_concurrent_builds_of_one_truck_take_turns(conn: psycopg.Connection, pg_
         t.join(30)
     assert errors == []
     assert [len(r) for r in rows(conn)] == [2, 1]
+
+
+def test_the_open_trip_reads_in_progress_then_no_fix_since(conn: psycopg.Connection) -> None:
+    insert(conn, track()[:1001])
+    repo = TripRepository(conn)
+    repo.build("truck-01", now=at(1005))
+    open_trip = repo.trips(*DAY_RANGE)[-1]
+    gap_s = TripConfig().max_gap_s
+    assert ended_words(open_trip, at(1005), gap_s) == "in progress"
+    assert ended_words(open_trip, at(1000) + timedelta(seconds=gap_s), gap_s) == "no fix since"
+    assert ended_words(repo.trips(*DAY_RANGE)[0], at(1005), gap_s) == "stop"

@@ -17,8 +17,14 @@ Formula::
     w_s   2 points per percent of driving time speeding
 
 A period with no distance driven has no score (``None``), not a perfect one: there is
-nothing to judge. A score is computed from the period's totals (a week's score is not
-the mean of its days' scores), so one short day cannot swing a week.
+nothing to judge. Nor has a period with less than ``ScoreWeights.min_km`` driven or
+``min_driving_s`` of driving time: "not enough driving yet" (status
+``not_enough_driving``). On a tiny sample one event dominates: after 0.8 km a single harsh
+brake is 125 events per 100 km, a 2,000-point penalty, and the driver would rank 0/100
+"high risk". The formula itself has no minimum (0); the hub's report and API take theirs
+from the configuration (``[scores]``, ``citytrack.config.ScoresConfig``). A score is
+computed from the period's totals (a week's score is not the mean of its days' scores),
+so one short day cannot swing a week.
 
 Where the numbers come from:
 
@@ -59,6 +65,7 @@ KINDS = tuple(EventKind)
 
 Period = Literal["day", "week"]
 Risk = Literal["low", "mild", "medium", "high", "none"]
+Status = Literal["scored", "no_driving", "not_enough_driving"]
 
 KM_PER_1000_MI = 1609.344
 SAMSARA_POINTS_PER_100KM = KM_PER_1000_MI / 100  # 1 point per event per 1,000 miles
@@ -70,9 +77,11 @@ class ScoreWeights:
 
     ``per_100km``: points per event per 100 km, by alert kind (kinds not listed: 0).
     ``speeding_pct``: points per percent of driving time speeding.
+    ``min_km``, ``min_driving_s``: less distance (km) or driving time (s) than this in a
+    period and it gets no score: not enough driving yet (0: any distance scores).
 
     Raises:
-        ValueError: a negative weight (a penalty must never raise a score).
+        ValueError: a negative weight or minimum (a penalty must never raise a score).
     """
 
     per_100km: Mapping[str, float] = field(
@@ -86,10 +95,14 @@ class ScoreWeights:
         )
     )
     speeding_pct: float = 2.0
+    min_km: float = 0.0
+    min_driving_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.speeding_pct < 0 or any(w < 0 for w in self.per_100km.values()):
             raise ValueError("score weights must be >= 0")
+        if self.min_km < 0 or self.min_driving_s < 0:
+            raise ValueError("score minimums must be >= 0")
         object.__setattr__(self, "per_100km", MappingProxyType(dict(self.per_100km)))
 
 
@@ -145,11 +158,13 @@ class Exposure:
 
 @dataclass(frozen=True)
 class Score:
-    """A score (0-100, None without distance), the points lost by cause, the risk class."""
+    """A score (0-100; None: no distance, or not enough driving), the points lost by cause,
+    the risk class and whether it was scored (``status``)."""
 
     value: float | None
     penalties: Mapping[str, float]
     risk: Risk
+    status: Status = "scored"
 
 
 def risk_class(value: float | None) -> Risk:
@@ -167,11 +182,15 @@ def score(exposure: Exposure, weights: ScoreWeights = DEFAULT_WEIGHTS) -> Score:
     """The safety score of ``exposure`` (formula in the module docstring).
 
     ``penalties`` maps each kind to the points it cost (``speeding_time`` for the time
-    share); they are reported even when the score is clamped at 0.
+    share); they are reported even when the score is clamped at 0. Less driving than
+    ``weights.min_km`` or ``weights.min_driving_s``: no score, no penalties
+    (``not_enough_driving``).
     """
     rates = exposure.per_100km()
     if rates is None:
-        return Score(value=None, penalties=MappingProxyType({}), risk="none")
+        return Score(None, MappingProxyType({}), "none", "no_driving")
+    if exposure.km < weights.min_km or exposure.driving_s < weights.min_driving_s:
+        return Score(None, MappingProxyType({}), "none", "not_enough_driving")
     weight = {k: weights.per_100km.get(k, 0.0) for k in rates}
     penalties = {k: weight[k] * r if weight[k] > 0 else 0.0 for k, r in rates.items()}
     penalties["speeding_time"] = weights.speeding_pct * 100.0 * exposure.speeding_share()
@@ -221,9 +240,13 @@ class PeriodScore(BaseModel):
     )
     speeding_s: float = Field(description="time inside speeding alerts, s")
     speeding_share: float = Field(description="speeding_s / driving_s, 0..1")
-    score: float | None = Field(description="safety score 0-100; None: no distance")
+    score: float | None = Field(description="safety score 0-100; None: see status")
+    status: Status = Field(
+        description="scored; no_driving: no distance; not_enough_driving: less than the "
+        "configured minimum distance or driving time, too little to judge yet"
+    )
     penalties: dict[str, float] = Field(description="points lost by cause")
-    risk: Risk = Field(description="risk class of the score (Geotab's bands)")
+    risk: Risk = Field(description="risk class of the score (Geotab's bands); none: no score")
 
 
 def period_score(
@@ -241,6 +264,7 @@ def period_score(
         speeding_s=round(exposure.speeding_s, 1),
         speeding_share=round(exposure.speeding_share(), 4),
         score=result.value,
+        status=result.status,
         penalties={k: round(v, 2) for k, v in result.penalties.items()},
         risk=result.risk,
     )

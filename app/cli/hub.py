@@ -29,6 +29,7 @@ def hub(
     """Run the hub: MQTT ingest, detectors, storage and the HTTP API."""
     from hub.api.server import ApiServer
     from hub.ingest.service import HubService
+    from hub.storage.drivers import score_weights
 
     setup_logging(verbose)
     cfg = load_config(config)
@@ -45,6 +46,7 @@ def hub(
             timezone=cfg.city.timezone,
             metrics=service.metrics,
             readiness=service.readiness,
+            weights=score_weights(cfg.scores),
         )
         running.callback(api.close)
         service.start()

@@ -39,12 +39,16 @@ def report_drivers(
     db: DbOpt = None,
 ) -> None:
     """Driving-tendency report: a fleet ranking and charts per driver, one HTML file."""
+    from hub.storage.drivers import score_weights
+
     cfg = load_config(config)
     tz = city_zone(cfg)
     since, until = when(start, tz, "--from"), when(end, tz, "--to")
     check_window(since, until)
     with failing_as("cannot make the report", OSError), database(cfg, db) as url:
-        report = write_report(url, out, start=since, end=until, tz=tz)
+        report = write_report(
+            url, out, start=since, end=until, tz=tz, weights=score_weights(cfg.scores)
+        )
     typer.echo(f"wrote {out}: {len(report.sections)} driver(s) with driving")
     typer.echo(f"wrote {out}")
 

@@ -7,7 +7,10 @@ citytrack routes plan --date D      plan a collection day (JSON, GeoJSON, HTML)
 citytrack routes compare --date D   a day's plan against what the trucks drove
 
 ``plan`` and ``compare`` exit 1 for whatever stops them, the input's infeasibility
-included, with the day in the message (``cannot plan 2026-11-26: ...``).
+included, with the day in the message (``cannot plan 2026-11-26: ...``). When they answer
+from too little data (``hub.routes.thin``: service times mostly defaulted, far less
+driving stored than planned) they still answer, with one ``citytrack: warning: ...`` line
+per reason on standard error and ``inputs_too_thin`` in plan.json and the JSON output.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from citytrack.times import parse_day
 
 if TYPE_CHECKING:
     from hub.routes.plan import DayPlan
+    from hub.routes.thin import ThinInput
 
 app = typer.Typer(no_args_is_help=True, help="Collection-route planning.")
 
@@ -115,6 +119,13 @@ def routes_plan(
     paths = write_checked_plan(result, out or Path("plans") / date.isoformat())
     typer.echo(summary(result))
     typer.echo(f"wrote {', '.join(str(p) for p in paths)}")
+    warn_thin(result.thin)
+
+
+def warn_thin(found: list[ThinInput]) -> None:
+    """One line on standard error per reason the answer stands on too little data."""
+    for thin in found:
+        typer.echo(f"citytrack: warning: inputs too thin: {thin.message}", err=True)
 
 
 def write_checked_plan(result: DayPlan, out_dir: Path) -> list[Path]:
@@ -146,13 +157,17 @@ def routes_compare(
     from analytics.routing.compare import comparison_json, format_comparison
     from analytics.routing.model import RoutingError
     from hub.routes.compare import compare_plan
+    from hub.routes.thin import comparison_thin_inputs, thin_json
 
     cfg = load_config(config)
     date = parse_day(day, name="--date")
     budget = cfg.routes.plan_seconds if seconds is None else seconds
     with failing_as(f"cannot compare {date}", RoutingError), database(cfg, db) as url:
         comparison = compare_plan(url, cfg, date, plan, budget)
+    thin = comparison_thin_inputs(comparison)
     if json_out:
-        typer.echo(json.dumps(comparison_json(comparison), ensure_ascii=False))
+        doc = comparison_json(comparison) | thin_json(thin)
+        typer.echo(json.dumps(doc, ensure_ascii=False))
     else:
         typer.echo(format_comparison(comparison), nl=False)
+    warn_thin(thin)

@@ -3,7 +3,8 @@
 The table shows each trip's start and end in the city's local time, the vehicle and
 driver by name, duration, distance (km), driving time, top speed (km/h), halts (short
 standstills such as collection stops), where it started and ended (WGS84 degrees) and
-what ended it. JSON mode prints one ``hub.storage.trips.StoredTrip`` per line, the objects
+what ended it ("in progress" for a drive that goes on: the hub stores the open trip
+provisionally). JSON mode prints one ``hub.storage.trips.StoredTrip`` per line, the objects
 ``GET /api/drivers/{id}/trips`` returns. Trips are what the hub's rollups have built
 (``hub.storage.rollups``); ``citytrack db rollups`` builds them now.
 """
@@ -87,7 +88,9 @@ def show_trips(
         query=lambda conn: TripRepository(conn).trips(
             start, end, device_id=vehicle, driver_id=driver
         ),
-        table=lambda found, vehicles, drivers: render_table(found, vehicles, drivers, tz),
+        table=lambda found, vehicles, drivers: render_table(
+            found, vehicles, drivers, tz, datetime.now(tz)
+        ),
     )
 
 
@@ -100,8 +103,13 @@ def render_table(
     vehicles: Mapping[str, str],
     drivers: Mapping[str, str],
     tz: ZoneInfo,
+    now: datetime,
 ) -> Table:
-    """A rich table of ``trips`` (names looked up by device and driver id)."""
+    """A rich table of ``trips`` (names looked up by device and driver id); the open trip
+    says whether it is in progress at ``now`` (``hub.reports.trips.ended_words``)."""
+    from analytics.driving.trips import TripConfig
+    from hub.reports.trips import ended_words
+
     km = sum(t.distance_m for t in trips) / 1000
     table = Table(title=f"{len(trips)} trip(s), {km:.1f} km, oldest first")
     for header in (f"Start ({tz.key})", "End", "Vehicle", "Driver", "Duration", "km",
@@ -121,6 +129,6 @@ def render_table(
             str(t.halts),
             f"{t.start_lat_deg:.5f}, {t.start_lon_deg:.5f}",
             f"{t.end_lat_deg:.5f}, {t.end_lon_deg:.5f}",
-            t.ended_by,
+            ended_words(t, now, TripConfig().max_gap_s),
         )
     return table

@@ -27,7 +27,12 @@ if TYPE_CHECKING:
     from app.demo.watch import WatchRig
     from hub.pipeline.batch import Batch
 
-ALERT_STYLE = {"harsh_braking": "red", "harsh_acceleration": "yellow", "speeding": "magenta"}
+ALERT_STYLE = {
+    "harsh_braking": "red",
+    "harsh_acceleration": "yellow",
+    "harsh_cornering": "cyan",
+    "speeding": "magenta",
+}
 
 
 class LiveState:
@@ -139,7 +144,7 @@ class DemoView:
     ) -> Panel:
         events = state.watch_snapshot()
         lines = [describe_event(e, self.names, self.tz) for e in events[-8:]]
-        sim_now = watch.clock.now().astimezone(self.tz).strftime("%H:%M")
+        sim_now = watch.feed.now().astimezone(self.tz).strftime("%H:%M")
         delivered = len(sinks.received()) if sinks is not None else 0
         title = f"child watch: {watch.day} {sim_now} · notices delivered {delivered}"
         return Panel("\n".join(lines) or "[dim]no passages yet[/dim]", title=title)
@@ -180,6 +185,14 @@ class DemoView:
             return Group(table, panel)
         return Group(table, panel, self._watch_panel(state, watch, sinks))
 
+    def _named(self, items: list[dict[str, str]]) -> list[str]:
+        """ "(truck-03 harsh_cornering 06:39:02)" for each alert or episode of the summary."""
+        return [
+            f"({i['device_id']} {i['kind']} "
+            f"{datetime.fromisoformat(i['start']).astimezone(self.tz):%H:%M:%S})"
+            for i in items
+        ]
+
     def print_summary(self, summary: dict[str, Any]) -> None:
         table = Table(title="demo summary", show_header=False)
         table.add_column("what")
@@ -194,10 +207,15 @@ class DemoView:
             "fixes_left_in_outbox",
         ):
             table.add_row(key.replace("_", " "), str(summary[key]))
+        if "trips_built" in summary:
+            built = summary["trips_built"]
+            table.add_row("trips built", "failed (see the log)" if built is None else str(built))
         for kind, count in summary["alerts"].items():
             table.add_row(f"alerts: {kind}", str(count))
+        which = {"false": "false_alerts", "missed": "missed_episodes"}
         for key, count in summary["episodes"].items():
-            table.add_row(f"episodes {key}", str(count))
+            items = summary.get(which.get(key, ""), [])
+            table.add_row(f"episodes {key}", " ".join([str(count), *self._named(items)]))
         for key, value in summary.get("watch", {}).items():
             table.add_row(f"watch: {key.replace('_', ' ')}", json.dumps(value))
         self.console.print(table)

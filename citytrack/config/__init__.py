@@ -1,8 +1,9 @@
 """Typed, validated configuration, loaded once at the entry point.
 
 One TOML file (``config/osaka.toml`` is the default Osaka demo city) with sections
-``[city]``, ``[detectors]``, ``[hub]``, ``[agent]``, ``[sim]``, ``[watch]`` and
-``[routes]``; each component is handed only its own section. Unknown keys are errors, never ignored.
+``[city]``, ``[detectors]``, ``[hub]``, ``[agent]``, ``[sim]``, ``[watch]``,
+``[routes]`` and ``[scores]``; each component is handed only its own section. Unknown keys
+are errors, never ignored.
 
 Errors::
 
@@ -221,6 +222,21 @@ class SimConfig(_Section):
     dwell_s: float = Field(default=8.0, ge=0, description="stop time at a collection point, s")
 
 
+class ScoresConfig(_Section):
+    # 16 points per event per 100 km (analytics/driving/scorecard.py): below 50 km one
+    # harsh event costs over 32 points, and a single event decides the ranking
+    min_km: float = Field(
+        default=50.0,
+        ge=0,
+        description="less distance in a period: no safety score, not enough driving yet, km",
+    )
+    min_driving_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="less driving time in a period: no safety score, not enough driving yet, s",
+    )
+
+
 class CitytrackConfig(_Section):
     city: CityConfig
     detectors: DetectorsConfig
@@ -229,6 +245,7 @@ class CitytrackConfig(_Section):
     sim: SimConfig = Field(default_factory=SimConfig)
     watch: WatchConfig = Field(default_factory=WatchConfig)
     routes: RoutesConfig = Field(default_factory=RoutesConfig)
+    scores: ScoresConfig = Field(default_factory=ScoresConfig)
 
 
 def default_config_path() -> Path:

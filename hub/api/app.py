@@ -32,6 +32,7 @@ from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
 
+from analytics.driving.scorecard import DEFAULT_WEIGHTS, ScoreWeights
 from citytrack.health import Check, Readiness
 from citytrack.metrics import CONTENT_TYPE, MetricsRegistry
 from citytrack.times import zone
@@ -131,8 +132,11 @@ def create_app(
     timezone: str = "Asia/Tokyo",
     metrics: MetricsRegistry | None = None,
     readiness: ReadinessSource | None = None,
+    weights: ScoreWeights = DEFAULT_WEIGHTS,
 ) -> FastAPI:
-    """The API app over the database at ``db_url`` (schema already upgraded).
+    """The API app over the database at ``db_url`` (schema already upgraded); driver
+    scores with ``weights`` (``hub.storage.drivers.score_weights`` for the configured
+    minimum driving).
 
     The pool opens without waiting for the server, so the app starts while the database
     is down and ``/healthz`` says so; a request waits at most ``pool_timeout_s`` seconds
@@ -163,7 +167,7 @@ def create_app(
     pooled = lambda: app.state.pool.connection()  # noqa: E731, PLW0108 - pool made in lifespan
     app.include_router(guardian_router(pooled, zone(timezone)))
     # supervisors: per-driver scorecards (see hub/api/drivers.py)
-    app.include_router(drivers_router(pooled, zone(timezone)))
+    app.include_router(drivers_router(pooled, zone(timezone), weights=weights))
     if metrics is not None:
         registry = metrics
 

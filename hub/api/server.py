@@ -8,6 +8,7 @@ import time
 
 import uvicorn
 
+from analytics.driving.scorecard import DEFAULT_WEIGHTS, ScoreWeights
 from citytrack.errors import FinalError
 from citytrack.metrics import MetricsRegistry
 from hub.api.app import ReadinessSource, create_app
@@ -30,6 +31,7 @@ class ApiServer:
         timezone: str,
         metrics: MetricsRegistry | None = None,
         readiness: ReadinessSource | None = None,
+        weights: ScoreWeights = DEFAULT_WEIGHTS,
     ) -> None:
         self.host = host
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -44,7 +46,9 @@ class ApiServer:
             ) from exc
         self.port = int(self._sock.getsockname()[1])
         config = uvicorn.Config(
-            create_app(db_url, timezone=timezone, metrics=metrics, readiness=readiness),
+            create_app(
+                db_url, timezone=timezone, metrics=metrics, readiness=readiness, weights=weights
+            ),
             log_level="warning",
             lifespan="on",
         )

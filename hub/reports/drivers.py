@@ -32,6 +32,7 @@ from analytics.driving.scorecard import (
     DEFAULT_WEIGHTS,
     KINDS,
     DriverScorecard,
+    PeriodScore,
     ScoreWeights,
     TripSummary,
     build_scorecard,
@@ -49,6 +50,7 @@ from hub.storage.drivers import (
 from hub.storage.trips import StoredStop, StoredTrip, TripRepository
 
 NO_DRIVING = "No driving in this period"
+NOT_ENOUGH = "not enough driving yet"
 
 
 @dataclass(frozen=True)
@@ -215,9 +217,10 @@ def _fleet_table(report: FleetReport) -> str:
         cells = "".join(f"<td>{rates.get(k, 0):.2f}</td>" for k in kinds)
         cells += f"<td>{s.trip_summary.trips}</td>"
         name = html.escape(s.daily.driver_name or s.daily.driver_id)
+        place = rank if t.score is not None else ""  # no score, no place in the ranking
         rows.append(
-            f"<tr><td>{rank}</td><td class='l'>{name} <small>({html.escape(s.daily.driver_id)})"
-            f"</small></td><td>{_badge(s.daily)}</td><td>{html.escape(t.risk)}</td>"
+            f"<tr><td>{place}</td><td class='l'>{name} <small>({html.escape(s.daily.driver_id)})"
+            f"</small></td><td>{_badge(s.daily)}</td><td>{_risk_text(t, report.weights)}</td>"
             f"<td>{t.km:.1f}</td><td>{t.driving_s / 3600:.1f}</td>{cells}"
             f"<td>{100 * t.speeding_share:.1f} %</td><td>{sum(t.events.values())}</td></tr>"
         )
@@ -235,6 +238,25 @@ def _fleet_table(report: FleetReport) -> str:
     )
 
 
+def _risk_text(t: PeriodScore, weights: ScoreWeights) -> str:
+    """The risk class, or why there is none: not enough driving yet (how much of what)."""
+    if t.status != "not_enough_driving":
+        return html.escape(t.risk)
+    return (
+        f"{NOT_ENOUGH} ({t.km:.1f} of {weights.min_km:g} km, "
+        f"{t.driving_s / 3600:.1f} of {weights.min_driving_s / 3600:g} h driving)"
+    )
+
+
+def _minimum_text(weights: ScoreWeights) -> str:
+    if weights.min_km <= 0 and weights.min_driving_s <= 0:
+        return ""
+    return (
+        f" Less than {weights.min_km:g} km or {weights.min_driving_s / 3600:g} h of driving, "
+        f"no score either: {NOT_ENOUGH} (one event would decide it)."
+    )
+
+
 def _formula_note(weights: ScoreWeights) -> str:
     per_km = ", ".join(
         f"{figs.label(k).lower()} {w:g}" for k, w in weights.per_100km.items() if w > 0
@@ -243,15 +265,17 @@ def _formula_note(weights: ScoreWeights) -> str:
         "<div class='note'><b>Score</b> = 100 &minus; &Sigma; (points per event per 100 km "
         f"&times; events per 100 km) &minus; {weights.speeding_pct:g} &times; (percent of "
         f"driving time speeding), kept within 0-100. Points per event per 100 km: {per_km}. "
-        "No distance, no score. Samsara's safety score (1 point per harsh event per 1,000 "
-        "miles = 16 per 100 km, 1 point per percent of time speeding), with Geotab's default "
+        f"No distance, no score.{_minimum_text(weights)} Samsara's safety score (1 point "
+        "per harsh event per 1,000 miles = 16 per 100 km, 1 point per percent of time "
+        "speeding), with Geotab's default "
         "weights (speeding twice a harsh kind) and risk classes: 90-100 low, 75-90 mild, "
         "60-75 medium, under 60 high. Distance and driving time count only moving (over "
         "1.5 m/s) steps between good fixes at most 10 s apart.</div>"
     )
 
 
-def _driver_section(page: Page, s: DriverSection, tz: ZoneInfo) -> None:
+def _driver_section(page: Page, s: DriverSection, report: FleetReport) -> None:
+    tz = report.tz
     card, t = s.daily, s.daily.total
     name = html.escape(card.driver_name or card.driver_id)
     trucks = html.escape(", ".join(s.devices))
@@ -261,7 +285,11 @@ def _driver_section(page: Page, s: DriverSection, tz: ZoneInfo) -> None:
         f"<p class='sub'>{t.km:.1f} km, {t.driving_s / 3600:.1f} h driving on {trucks}; "
         f"{_count(sum(t.events.values()), 'event')}; "
         f"{100 * t.speeding_share:.1f} % of driving time speeding; "
-        f"points lost: {_penalty_text(t.penalties)}</p>"
+        + (
+            f"points lost: {_penalty_text(t.penalties)}</p>"
+            if t.status != "not_enough_driving"
+            else f"no score: {_risk_text(t, report.weights)}</p>"
+        )
     )
     page.add("<div class='grid'>")
     page.figure(figs.events_per_day(card, tz))
@@ -325,5 +353,5 @@ def render(report: FleetReport, title: str = "Driving tendencies") -> str:
             "registered or rostered driver are not in any scorecard.</p>"
         )
     for section in report.sections:
-        _driver_section(page, section, tz)
+        _driver_section(page, section, report)
     return page.html(title, _CSS, data_id="scorecards", data=_numbers(report))

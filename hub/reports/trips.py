@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from analytics.driving.scorecard import TripSummary
@@ -18,7 +19,17 @@ from hub.storage.trips import StoredTrip
 MAX_ROWS = 300
 """Trips listed per driver; the summary counts them all."""
 NO_TRIPS = "No trips built for this period"
-_ENDED = {"stop": "stop", "gap": "no data", "silence": "no data yet"}
+_ENDED = {"stop": "stop", "gap": "no data", "silence": "open (no later fix yet)"}
+
+
+def ended_words(trip: StoredTrip, now: datetime, max_gap_s: float) -> str:
+    """What ended ``trip``, in words: "stop", "no data" (a gap), and for the open trip
+    (``silence``) "in progress" while its last fix is less than ``max_gap_s`` before
+    ``now``, else "no fix since"."""
+    if trip.ended_by != "silence":
+        return _ENDED[trip.ended_by]
+    recent = (now - trip.end_time).total_seconds() < max_gap_s
+    return "in progress" if recent else "no fix since"
 
 
 def summary_text(s: TripSummary) -> str:

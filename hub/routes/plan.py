@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from analytics.routing.plan_io import plan_geojson, plan_json, plan_totals
 from analytics.routing.solve import solve_problem
 from citytrack.config import CitytrackConfig
 from hub.routes.report import render_plan
+from hub.routes.thin import ThinInput, plan_thin_inputs, thin_json
 from hub.storage.db import translate_errors
 
 DayLoader = Callable[[psycopg.Connection[Any], CitytrackConfig, date], DayProblem]
@@ -38,13 +39,14 @@ FILES = ("plan.json", "plan.geojson", "plan.html")
 class DayPlan:
     """A day planned: its problem, the plan, what the checker found wrong with it, and
     today's courses in the same model (None, with ``courses_error``, when they cannot be
-    evaluated)."""
+    evaluated), and what is too thin under it to trust the saving (``hub.routes.thin``)."""
 
     day: DayProblem
     plan: Plan
     violations: list[Violation]
     courses: Plan | None
     courses_error: str | None = None
+    thin: list[ThinInput] = field(default_factory=list)
 
 
 def plan_day(day: DayProblem, seconds: float, seed: int = 1) -> DayPlan:
@@ -65,17 +67,18 @@ def plan_day(day: DayProblem, seconds: float, seed: int = 1) -> DayPlan:
         courses, error = course_plan(day.problem, day.courses), None
     except RoutingError as exc:
         courses, error = None, str(exc)
-    return DayPlan(day, plan, check_plan(day.problem, plan), courses, error)
+    return DayPlan(day, plan, check_plan(day.problem, plan), courses, error, plan_thin_inputs(day))
 
 
 def write_plan(result: DayPlan, out_dir: Path) -> list[Path]:
     """Write the three files into ``out_dir`` (created); their paths. Raises OSError."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = plan_json(result.day, result.plan, result.courses)
+    doc = plan_json(result.day, result.plan, result.courses) | thin_json(result.thin)
+    warnings = [t.message for t in result.thin]
     texts = (
         json.dumps(doc, ensure_ascii=False, indent=2),
         json.dumps(plan_geojson(result.day, result.plan), ensure_ascii=False),
-        render_plan(result.day, result.plan, result.courses),
+        render_plan(result.day, result.plan, result.courses, warnings=warnings),
     )
     paths = [out_dir / name for name in FILES]
     for path, text in zip(paths, texts, strict=True):

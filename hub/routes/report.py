@@ -252,10 +252,16 @@ def _sources_note(day: DayProblem) -> str:
 
 
 def render_plan(
-    day: DayProblem, plan: Plan, courses: Plan | None = None, title: str = "Collection plan"
+    day: DayProblem,
+    plan: Plan,
+    courses: Plan | None = None,
+    title: str = "Collection plan",
+    *,
+    warnings: Sequence[str] = (),
 ) -> str:
     """``plan`` (and, when given, today's ``courses`` evaluated in the same model) as one
-    HTML document; plotly.js is embedded only when there is a map."""
+    HTML document; plotly.js is embedded only when there is a map. ``warnings``: why the
+    saving should not be trusted (``hub.routes.thin``), shown above it."""
     final = day.final_unload is not None
     totals = plan_totals(plan, final_unload=final)
     page = Page()
@@ -270,6 +276,8 @@ def render_plan(
         names = html.escape(", ".join(plan.unvisited))
         page.add(f"<p class='note bad'>Not served: {names}</p>")
     page.add("<h2>Plan against today's courses</h2>")
+    for warning in warnings:
+        page.add(f"<p class='note bad thin'>Inputs too thin: {html.escape(warning)}</p>")
     page.add(
         _summary(totals, plan_totals(courses, final_unload=final) if courses is not None else None)
     )

@@ -46,7 +46,7 @@ from analytics.driving.scorecard import (
     ScoreWeights,
     build_scorecard,
 )
-from citytrack.config import CityConfig, QualityConfig, RosterEntry
+from citytrack.config import CityConfig, QualityConfig, RosterEntry, ScoresConfig
 from citytrack.wire import EventKind
 from hub.storage import drivers_sql as driver_sql
 from hub.storage.db import Connection, require_aware, require_window, translate_errors
@@ -286,6 +286,12 @@ class DriverStatsRepository:
         with self._conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(query, (tz.key, first, last, driver_id, driver_id)).fetchall()
         return [_driver_day(r) for r in rows]
+
+
+def score_weights(scores: ScoresConfig) -> ScoreWeights:
+    """The default weights with the configured minimum driving (``[scores]``) below which
+    a period is not scored: not enough driving yet."""
+    return ScoreWeights(min_km=scores.min_km, min_driving_s=scores.min_driving_s)
 
 
 def driver_scorecard(

@@ -57,11 +57,13 @@ class RollupResult:
 
     def summary(self) -> str:
         trips = sum(b.trips for b in self.builds)
+        still_open = sum(b.open_trips for b in self.builds)
         stops = sum(b.stops for b in self.builds)
         daily = "refused" if self.daily_rows is None else f"{self.daily_rows} row(s)"
         failed = f", {len(self.failed)} failed ({', '.join(self.failed)})" if self.failed else ""
         return (
-            f"trips: {len(self.builds)} truck(s) built{failed}, {trips} trip(s) and "
+            f"trips: {len(self.builds)} truck(s) built{failed}, {trips} trip(s) "
+            f"({still_open} still open: in progress or gone silent) and "
             f"{stops} stop(s) written; driver_daily {self.first_day}..{self.last_day}: {daily}"
         )
 

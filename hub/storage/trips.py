@@ -3,11 +3,13 @@
 ``TripRepository.build(device_id, now)`` runs the pure segmenter (``analytics.driving.trips``:
 what a trip, a halt and a stop are) over the device's fixes in ``fix_time`` order and
 keeps what it closed: trips ended by a stop or a gap, stops ended by a departure. The
-open trip or stop at the end of the data is not stored, with one exception: a trip whose
-last fix is more than ``TripConfig.max_gap_s`` before ``now`` is stored as ended by
-``silence``, provisionally. The segmenter would end it at the same place by a gap once the
-next fix came; until then the report and the API already see it, and every build redoes
-it (a backlog of fixes that continues the drive extends it).
+open stop at the end of the data is not stored; the open trip is, when the build has a
+``now``: ended by ``silence`` at its last fix, provisionally. It is the trip in progress
+(its last fix less than ``TripConfig.max_gap_s`` before ``now``: more fixes will extend
+it) or a truck gone silent (the segmenter will end it at the same place by a gap once the
+next fix comes). Either way the report, the API and ``citytrack trips`` see it at once,
+right after a drive (the demo's, say) and not only ``max_gap_s`` later, and every build
+redoes it (a backlog of fixes that continues the drive extends it).
 
 Incremental and idempotent, one transaction per device under an advisory lock::
 
@@ -112,8 +114,9 @@ class StoredTrip(BaseModel):
     end_lat_deg: float = Field(description="where it ended, latitude")
     end_lon_deg: float = Field(description="where it ended, longitude")
     ended_by: EndedBy = Field(
-        description="stop; gap: no fix for max_gap_s, then data again; silence: no fix "
-        "since, as of the last build (provisional)"
+        description="stop; gap: no fix for max_gap_s, then data again; silence: the open "
+        "trip, no fix after its end as of the last build (provisional: in progress, or "
+        "the truck went silent)"
     )
 
 
@@ -155,6 +158,7 @@ class TripBuild:
     trips: int
     stops: int
     late: bool
+    open_trips: int = 0  # of ``trips``: the open one at the end of the data (0 or 1)
 
 
 def _ended_by(trip: Trip) -> EndedBy:
@@ -192,8 +196,9 @@ class TripRepository:
     def build(self, device_id: str, now: datetime | None = None) -> TripBuild:
         """(Re)build the device's trips and stops from its watermark on (module docstring).
 
-        ``now`` (aware): the hub's clock, to store a trip silent for over ``max_gap_s``
-        as ended by ``silence``; None: store only what the data itself closed. Runs in
+        ``now`` (aware): the hub's clock; with it the open trip at the end of the data is
+        stored as ended by ``silence`` (provisional); None: store only what the data
+        itself closed. Runs in
         the caller's transaction, or in its own on an idle autocommit connection.
 
         Raises:
@@ -216,7 +221,8 @@ class TripRepository:
             trips, stops, newest = self._segment(device_id, since, now)
             self._replace(device_id, since, trips, stops)
             self._conn.execute(trip_sql.RECORD, (device_id, mark, newest))
-        return TripBuild(device_id, since, len(trips), len(stops), late)
+        still_open = sum(1 for t in trips if t.ended_by == "flush")
+        return TripBuild(device_id, since, len(trips), len(stops), late, still_open)
 
     def _scalar(self, query: str, params: Mapping[str, Any] | tuple[Any, ...]) -> Any:
         row = self._conn.execute(query, params).fetchone()
@@ -262,7 +268,7 @@ class TripRepository:
                           lat_deg=lat, lon_deg=lon, speed_mps=speed)  # fmt: skip
                 events += segmenter.step(fix)
                 last = fix_time
-        if now is not None and last is not None and (now - last).total_seconds() > cfg.max_gap_s:
+        if now is not None:  # the open trip, provisionally (module docstring)
             events += [e for e in segmenter.flush() if isinstance(e, TripEnded)]
         trips = [e.trip for e in events if isinstance(e, TripEnded)]
         return trips, [e.stop for e in events if isinstance(e, StopEnded)], last
