@@ -122,3 +122,15 @@ def test_routes_week_quick(tmp_path: Path, pg_url: str) -> None:
     assert figures["fixes_stored"] == stored_fixes(pg_url) > 50_000
     assert figures["driven_distance_saving_pct"] > 0  # the plan drives less than the courses
     assert 0 < figures["truck_days_after"] <= figures["truck_days_before"]
+
+
+def test_chaos_quick(tmp_path: Path) -> None:
+    """Each part killed once (SIGKILL) while 5 trucks and 2 stations send: nothing lost."""
+    figures = run_bench("chaos", tmp_path, "--quick", timeout_s=400)
+    assert figures["kills"].count(",") == 3 and figures["outboxes_drained"] is True
+    assert figures["sent"] > 100 and figures["lost"] == 0 and figures["duplicates"] == 0
+    assert figures["alerts_expected"] > 0
+    assert figures["alerts_stored"] == figures["alerts_expected"]
+    assert figures["events_stored"] == figures["events_expected"] > 0
+    assert figures["notices_delivered"] == figures["notices_expected"] > 0
+    assert 0 < figures["max_recovery_s"] < 120

@@ -551,3 +551,11 @@ def test_the_hub_command_says_in_one_line_that_another_hub_runs(
     errors = [line for line in second.stderr.splitlines() if line.startswith("citytrack:")]
     assert len(errors) == 1 and "another hub is running" in errors[0], second.stderr
     assert "schema step" not in second.stderr  # it migrated nothing
+
+
+def test_the_hub_commits_to_disk_whatever_the_server_default(hub: HubService) -> None:
+    """A batch is acknowledged once it commits: a commit the server could still lose in a
+    crash (synchronous_commit off, as on the test server) would lose acknowledged fixes."""
+    hub.ingest([inbound(live_fix(1, 8.0, datetime.now(UTC)))])
+    conn = hub._connection()
+    assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)

@@ -192,13 +192,13 @@ class HubService:
         """
         self.claim_database()
         self.prepare_database()
-        self._conn = psycopg.connect(self.db_url, autocommit=True)
-        self.pipeline.rebuild(self._conn)
-        self._marks = watermarks(self._conn)
+        conn = self._connection()
+        self.pipeline.rebuild(conn)
+        self._marks = watermarks(conn)
         self.add_listener(self._publish_alerts)
         self.add_listener(self._publish_watermarks)
         if self.watch is not None:
-            self.watch.start(self._conn)
+            self.watch.start(conn)
         self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
         self._thread.start()
         threading.Thread(target=self._maintain, name="hub-retention", daemon=True).start()
@@ -367,9 +367,11 @@ class HubService:
     def _connection(self) -> psycopg.Connection:
         """The worker's connection, reconnecting if it was lost (raises OperationalError)."""
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(
-                self.db_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
-            )
+            conn = psycopg.connect(self.db_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+            # a batch is acknowledged (broker, device watermark) once it commits: the commit
+            # must be on disk, whatever the server's default
+            conn.execute("SET synchronous_commit = on")
+            self._conn = conn
         return self._conn
 
     def ingest(self, batch: list[Inbound]) -> None:
