@@ -48,11 +48,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+import harness  # bench/harness.py, beside this script
 import psycopg
-
-from bench.harness import report, scratch
 
 BRAKE = [11.0] * 10 + [6.0, 1.0, 0.0] + [0.0] * 5  # one harsh stop, repeated each minute
 PASSAGE_EVERY_S = 40
@@ -307,7 +304,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from app.services import MosquittoBroker, SystemPostgres
 
     rng = random.Random(args.seed)
-    work = scratch("citytrack-chaos-")
+    work = harness.scratch("citytrack-chaos-")
     with ExitStack() as stack:
         pg = SystemPostgres(work / "pg").start()
         stack.callback(pg.stop)
@@ -532,7 +529,7 @@ def main() -> int:
         f"{args.duration_s:g} s, {args.kills} kills"
     )
     figures = run(args)
-    report("chaos: what was lost", figures, args.json)
+    harness.report("chaos: what was lost", figures, args.json)
     ok = (
         figures["lost"] == 0
         and figures["duplicates"] == 0

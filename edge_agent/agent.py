@@ -24,6 +24,7 @@ from typing import Literal
 
 from analytics.device.imu_harsh import ImuHarshDetector, ImuHarshEvent, ImuSample
 from citytrack import wire
+from citytrack.logs import ThrottledLog
 from citytrack.mqtt import BrokerAddress
 from citytrack.retry import Backoff
 from edge_agent.device import DeviceAgent
@@ -74,6 +75,8 @@ class VehicleAgent(DeviceAgent):
         self.source = source
         self.decoder = NmeaFixDecoder()
         self.fixes = 0
+        self.out_of_range = 0  # epochs the contract refuses (a corrupted, checksum-valid line)
+        self._refused = ThrottledLog(log, 30.0)
         self.source_errors = 0
         self.last_fix: wire.Fix | None = None
         self.imu_source = imu_source
@@ -88,7 +91,8 @@ class VehicleAgent(DeviceAgent):
         self._event_topic = self.topic(wire.Kind.EVENT)
 
     def own_counters(self) -> dict[str, int]:
-        """The decoder's counts, ``fixes_queued`` and ``source_errors``.
+        """The decoder's counts, ``fixes_queued``, ``out_of_range`` (epochs whose values the
+        contract refuses: never queued) and ``source_errors``.
 
         With an accelerometer also ``imu_*``: its decoder's line counts, ``imu_bad_lines``,
         the detector's counts (``imu_samples``, ``imu_uncalibrated_samples``, the
@@ -97,6 +101,7 @@ class VehicleAgent(DeviceAgent):
         counters = {
             **self.decoder.counters.as_dict(),
             "fixes_queued": self.fixes,
+            "out_of_range": self.out_of_range,
             "source_errors": self.source_errors,
         }
         if self.imu_detector is not None:
@@ -191,7 +196,13 @@ class VehicleAgent(DeviceAgent):
             return
         recv_time = self.clock()
         for epoch in epochs:
-            self.outbox.append(self._fix_topic, functools.partial(self._render, epoch, recv_time))
+            try:  # checked before it takes a seq: a refused epoch must not stop the reader
+                fix = epoch.to_fix(self.device_id, 1, recv_time)
+            except wire.ContractError as exc:
+                self.out_of_range += 1
+                self._refused.warning("range", "epoch refused, not sent: %s", exc.reason)
+                continue
+            self.outbox.append(self._fix_topic, functools.partial(self._render, fix))
             self.fixes += 1
         self.publisher.notify()
         if self.imu_detector is not None:
@@ -216,8 +227,8 @@ class VehicleAgent(DeviceAgent):
         if events:
             self.publisher.notify()
 
-    def _render(self, epoch: Epoch, recv_time: datetime, seq: int) -> bytes:
-        fix = epoch.to_fix(self.device_id, seq, recv_time)
+    def _render(self, checked: wire.Fix, seq: int) -> bytes:
+        fix = checked.model_copy(update={"seq": seq})
         self.last_fix = fix
         return wire.encode(fix)
 

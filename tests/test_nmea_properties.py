@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from citytrack import wire
 from edge_agent.nmea import Epoch, NmeaCounters, NmeaFixDecoder
 from edge_agent.nmea_sentences import KNOT_MPS
 from tests.nmea_text import fragments, lines_counted, nmea
@@ -38,6 +39,9 @@ class Truth:
     hdop_deci: int
 
 
+MAX_KNOTS_MILLI = int(wire.MAX_SPEED_MPS / KNOT_MPS * 1000)  # the contract's bound
+
+
 @st.composite
 def truths(draw: st.DrawFn) -> Truth:
     day = draw(st.dates(date(1980, 1, 1), date(2079, 12, 31)))
@@ -48,7 +52,7 @@ def truths(draw: st.DrawFn) -> Truth:
         when=when,
         lat_udeg=draw(st.integers(-89_999_999, 89_999_999)),
         lon_udeg=draw(st.integers(-179_999_999, 179_999_999)),
-        knots_milli=draw(st.integers(0, 999_999)),
+        knots_milli=draw(st.integers(0, MAX_KNOTS_MILLI)),
         course_centi=draw(st.integers(0, 35_999)),
         alt_deci=draw(st.integers(-5_000, 90_000)),
         sats=draw(st.integers(0, 99)),
@@ -127,6 +131,16 @@ def test_good_sentences_round_trip(t: Truth) -> None:
     assert e.alt_m == pytest.approx(t.alt_deci / 10, abs=1e-9)
     assert (e.sats_used, e.hdop, e.quality) == (t.sats, pytest.approx(t.hdop_deci / 10), 1)
     assert e.to_fix("prop", 1, datetime.now(UTC)).lat_deg == e.lat_deg
+
+
+@FAST
+@given(truths(), st.integers(MAX_KNOTS_MILLI + 1, 999_999))
+def test_a_speed_beyond_the_contract_is_never_a_fix(t: Truth, knots_milli: int) -> None:
+    """A checksum-valid corruption (2.5e20 m/s was seen) decodes, but the contract refuses
+    to make it a fix: the agent counts it (``out_of_range``) and sends nothing."""
+    (e,), _ = decode(sentences(replace(t, knots_milli=knots_milli)))
+    with pytest.raises(wire.ContractError, match="speed_mps"):
+        e.to_fix("prop", 1, datetime.now(UTC))
 
 
 @FAST
