@@ -82,6 +82,7 @@ def make_client(
 
 
 LINK_LOG_INTERVAL_S = 30.0
+SHORT_SESSION_S = 10.0
 
 
 class BrokerLink:
@@ -100,9 +101,12 @@ class BrokerLink:
         *,
         interval_s: float = LINK_LOG_INTERVAL_S,
         backlog: Callable[[], int] | None = None,
+        client_id: str = "",
     ) -> None:
-        """``backlog``: how many messages wait to be sent (said with each failure)."""
+        """``backlog``: how many messages wait to be sent (said with each failure);
+        ``client_id``: named when connections keep ending soon after they start."""
         self.address = address
+        self.client_id = client_id
         self.backlog = backlog
         self.log = logger
         self.connected = False
@@ -128,7 +132,16 @@ class BrokerLink:
         self._fail("refused", f"the broker at {self._where()} refused the connection: {reason}")
 
     def down(self, reason: object) -> None:
-        self._fail("down", f"lost the broker at {self._where()}: {reason}; reconnecting")
+        lasted = None if self.up_since is None else time.monotonic() - self.up_since
+        hint = ""
+        if lasted is not None and lasted < SHORT_SESSION_S:
+            # a broker hands a client id's session to the newest connection: two clients
+            # with one id throw each other off every few seconds
+            hint = (
+                f"; the connection lasted {lasted:.1f} s: is another client using client id "
+                f"{self.client_id or '(this one)'}?"
+            )
+        self._fail("down", f"lost the broker at {self._where()}: {reason}{hint}; reconnecting")
 
     def _connect_failed(self, _client: mqtt.Client, _userdata: Any) -> None:
         # paho does not say why: a TCP connect does (instant when refused, 2 s at most)

@@ -5,8 +5,10 @@ retained ``Watermark`` per device, the highest seq it has taken into its databas
 the publisher deletes the rows it covers. A broker's PUBACK only frees a slot in flight:
 a broker that crashes after PUBACK loses what it had not yet persisted, so on every
 (re)connect the publisher sends again everything the hub has not confirmed, oldest
-first. The hub drops duplicates by (device_id, seq): a message may arrive twice, never
-zero times. Without ``watermark_topic`` (a bench or a test with no hub) rows are deleted
+first; and if the hub confirms nothing for ``resend_after_s`` while messages wait (the
+broker dropped them with the connection up, e.g. a hub whose session it lost), it sends
+them again, waiting twice as long each time up to ``RESEND_MAX_S``. The hub drops
+duplicates by (device_id, seq): a message may arrive twice, never zero times. Without ``watermark_topic`` (a bench or a test with no hub) rows are deleted
 on PUBACK.
 
 A new outbox (``Outbox.floor_settled`` false) sends nothing until it knows where the
@@ -37,6 +39,7 @@ from citytrack.mqtt import BrokerAddress, BrokerLink, make_client
 from edge_agent.outbox import Outbox
 
 log = logging.getLogger(__name__)
+RESEND_MAX_S = 900.0
 
 StatusFactory = Callable[[bool], bytes]
 
@@ -56,10 +59,16 @@ class OutboxPublisher:
         status_interval_s: float = 10.0,
         watermark_topic: str | None = None,
         floor_wait_s: float = 3.0,
+        resend_after_s: float = 60.0,
     ) -> None:
         self.outbox = outbox
         self.watermark_topic = watermark_topic
         self.floor_wait_s = floor_wait_s
+        # sent but unconfirmed for this long (doubling to RESEND_MAX_S): send again, in case
+        # the broker lost them while the connection stayed up (e.g. the hub's session)
+        self.resend_after_s = resend_after_s
+        self._resend_wait = resend_after_s
+        self._progress_at = time.monotonic()
         self.confirmed = 0  # rows the hub confirmed (deleted on its watermark)
         self._marks: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._resend = threading.Event()
@@ -86,7 +95,7 @@ class OutboxPublisher:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self._address = address
-        self.link = BrokerLink(address, log, backlog=outbox.depth)
+        self.link = BrokerLink(address, log, backlog=outbox.depth, client_id=client_id)
         self.link.attach(self.client)
 
     @property
@@ -179,6 +188,7 @@ class OutboxPublisher:
             was_connected = connected
             self._settle_marks()
             if connected and self._floor_known():
+                self._resend_if_stalled()
                 if self._resend.is_set():
                     self._resend.clear()
                     self._inflight.clear()  # their PUBACKs no longer matter
@@ -198,8 +208,23 @@ class OutboxPublisher:
             return
         if not self.outbox.floor_settled:
             self._settle_floor(mark)
-        if mark > self.outbox.watermark() or self.outbox.depth():
-            self.confirmed += self.outbox.confirm(mark)
+        if mark > self.outbox.watermark():
+            self._progress_at = time.monotonic()
+            self._resend_wait = self.resend_after_s
+        self.confirmed += self.outbox.confirm(mark)
+
+    def _resend_if_stalled(self) -> None:
+        if self.watermark_topic is None or self._cursor <= self.outbox.watermark():
+            self._progress_at = time.monotonic()  # nothing sent waits for the hub
+            return
+        if time.monotonic() - self._progress_at >= self._resend_wait:
+            log.warning(
+                "the hub has confirmed nothing for %.0f s; sending the unconfirmed messages again",
+                self._resend_wait,
+            )
+            self._resend.set()
+            self._resend_wait = min(self._resend_wait * 2, RESEND_MAX_S)
+            self._progress_at = time.monotonic()
 
     def _floor_known(self) -> bool:
         """Whether rows may be sent: the outbox's seqs follow the hub's (module doc)."""

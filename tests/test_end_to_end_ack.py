@@ -36,7 +36,9 @@ def hub_config() -> CitytrackConfig:
     )
 
 
-def device(outbox: Outbox, url: str, device_id: str) -> OutboxPublisher:
+def device(
+    outbox: Outbox, url: str, device_id: str, resend_after_s: float = 60.0
+) -> OutboxPublisher:
     """A vehicle's publisher, confirming on the hub's watermark (as ``DeviceAgent`` does)."""
     return OutboxPublisher(
         outbox,
@@ -48,6 +50,7 @@ def device(outbox: Outbox, url: str, device_id: str) -> OutboxPublisher:
         ),
         watermark_topic=wire.watermark_topic(device_id),
         floor_wait_s=1.0,
+        resend_after_s=resend_after_s,
     )
 
 
@@ -156,3 +159,28 @@ def test_a_new_outbox_for_an_existing_device_loses_nothing(
     finally:
         hub.stop()
     assert stored(pg_url, device_id) == (80, 80, 80)
+
+
+def test_messages_a_broker_dropped_with_the_connection_up_are_sent_again(
+    pg_url: str, own_broker: MosquittoBroker, outboxes: Callable[[str], Outbox]
+) -> None:
+    """No hub session on the broker (a new client id, or a broker that lost it): what the
+    device sent meanwhile was acknowledged and dropped. The device, still connected, sends
+    it again once the hub has confirmed nothing for a while."""
+    device_id = "truck-04"
+    box = outboxes("box")
+    append_fixes(box, device_id, 20, datetime.now(UTC) - timedelta(minutes=1))
+    pub = device(box, own_broker.url, device_id, resend_after_s=1.0)
+    pub.start()
+    hub: HubService | None = None
+    try:
+        wait_until(lambda: pub.published >= 20, 30, "PUBACKs from a broker with no hub")
+        hub = HubService(hub_config(), BrokerAddress.parse(own_broker.url), pg_url)
+        hub.start()
+        wait_until(lambda: box.depth() == 0, 30, "the hub's confirmation of every message")
+        assert pub.connects == 1  # sent again without a reconnect
+    finally:
+        pub.stop()
+        if hub is not None:
+            hub.stop()
+    assert stored(pg_url, device_id) == (20, 20, 20)

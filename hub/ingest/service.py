@@ -118,7 +118,7 @@ class HubService:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        self.link = BrokerLink(address, log)
+        self.link = BrokerLink(address, log, client_id=cfg.hub.client_id)
         self.link.attach(self.client)
         self._db_error = ""  # why the database failed last ("" while it answers)
         self._newest: float | None = None  # monotonic time of the newest message
@@ -283,10 +283,11 @@ class HubService:
         self.link.up()
         for device_id, seq in list(self._marks.items()):  # a broker may have lost them
             self._publish_watermark(device_id, seq)
-        if not flags.session_present and self.link.failures:
+        if not flags.session_present and (self.link.failures or self._marks):
             log.warning(
-                "the broker kept no session for the hub (client id %r): messages sent while "
-                "the hub was away are lost unless the broker persists sessions "
+                "the broker kept no session for the hub (client id %r): what devices sent "
+                "while the hub was away comes only when they send it again (they keep it "
+                "until the hub confirms it); a broker should persist sessions "
                 "(see `citytrack broker config`)",
                 self.cfg.hub.client_id,
             )
