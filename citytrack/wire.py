@@ -19,12 +19,9 @@ Topics (``citytrack/v1/{role}/{device_id}/{kind}``)::
     citytrack/v1/hub/ack/{device_id}           Watermark, retained: the highest seq of the
                                                device the hub has taken in (end-to-end ack)
 
-An Alert's ``details`` are typed by its kind (``details_model``): ``HarshDetails`` for
-harsh_braking and harsh_acceleration, ``CorneringDetails``, ``SpeedingDetails``, each an
-``AlertDetails``. Their JSON holds only what was measured (see ``AlertDetails``).
+The ``Alert`` the hub publishes, and its details typed per kind, are in ``citytrack.alerts``.
 
-One module, a little over 400 lines, on purpose: it is the whole contract between devices
-and the hub, read in one place. Alerts (hub to supervisors) are in ``citytrack.alerts``.
+Size: the whole contract between devices and the hub, read in one place, on purpose.
 
 Errors::
 

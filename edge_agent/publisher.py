@@ -8,8 +8,8 @@ a broker that crashes after PUBACK loses what it had not yet persisted, so on ev
 first; and if the hub confirms nothing for ``resend_after_s`` while messages wait (the
 broker dropped them with the connection up, e.g. a hub whose session it lost), it sends
 them again, waiting twice as long each time up to ``RESEND_MAX_S``. The hub drops
-duplicates by (device_id, seq): a message may arrive twice, never zero times. Without ``watermark_topic`` (a bench or a test with no hub) rows are deleted
-on PUBACK.
+duplicates by (device_id, seq): a message may arrive twice, never zero times. Without
+``watermark_topic`` (a bench or a test with no hub) rows are deleted on PUBACK.
 
 A new outbox (``Outbox.floor_settled`` false) sends nothing until it knows where the
 device's sequence stands at the hub: the retained watermark, read on connecting (or, if

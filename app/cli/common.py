@@ -4,6 +4,9 @@ waiting for a signal, input files and times from the command line (read by
 new embedded one may be made, and one line when it cannot be reached), and stored records
 shown as a table or JSON lines.
 
+Size: the one home of what every command shares; split, each command would import five
+modules for one option set.
+
 Commands raise, they never print an error: the root group (``app.cli.CitytrackGroup``)
 turns any ``CitytrackError`` into one line on stderr and its ``exit_code``.
 

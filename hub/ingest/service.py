@@ -1,5 +1,8 @@
 """The hub's I/O shell: MQTT in, one worker thread through the pipeline, PostgreSQL out.
 
+Size: the hub's one I/O shell (MQTT callbacks, the worker loop, its retries, readiness,
+watermarks, the one-hub lock); each part reads and writes the same connection state.
+
 The hub keeps a persistent MQTT session (fixed client id, clean_session=False) so the
 broker queues QoS 1 messages while it is down, and acknowledges each message only after
 the batch holding it is committed (paho ``manual_ack``). One worker thread processes

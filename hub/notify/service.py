@@ -1,5 +1,8 @@
 """Guardian notifications: events in, notices stored, a worker thread delivers them.
 
+Size: decide, render and queue for events and broadcasts, which share the policy state,
+the caller-side connection and the delivery worker.
+
     notify(events)      per event, in time order; per guardian of THAT child only:
                           policy.decide -> templates.render_event (guardian's language)
                           -> one row per channel in ``notifications`` (dropped ones too)

@@ -1,5 +1,8 @@
 """The hub's repositories over PostgreSQL (plain or TimescaleDB), through psycopg 3.
 
+Size: the fleet's repositories (fixes, alerts, dead letters, devices), which share the
+fix columns and the row helpers; each class is small.
+
 Every repository receives a ``psycopg.Connection`` and never opens, commits or closes it:
 the caller owns the transaction, so one ingest batch (fixes, statuses, alerts) commits or
 rolls back as a whole. ``hub.storage.schema.upgrade`` creates the tables. Times go in and come
