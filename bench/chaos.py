@@ -74,32 +74,12 @@ def _city(trucks: int, sinks: dict[str, Any] | None = None) -> Any:
     city = cfg.city.model_copy(update={"trucks": [*cfg.city.trucks, *extra]})
     cfg = cfg.model_copy(update={"city": city})
     if sinks is not None:
-        watch = cfg.watch
-        os.environ[watch.notify.line_token_env] = sinks["line_token"]
-        os.environ[watch.notify.webhook_secret_env] = sinks["webhook_secret"]
-        notify = watch.notify.model_copy(
-            update={
-                "line_api_base": sinks["line_api_base"],
-                "smtp_host": "127.0.0.1",
-                "smtp_port": sinks["smtp_port"],
-            }
+        from app.demo.sinks import route_to
+
+        watch = route_to(
+            cfg.watch, sinks["line_api_base"], sinks["smtp_port"], sinks["webhook_base"]
         )
-        guardians = [
-            g.model_copy(
-                update={
-                    "channels": [
-                        c.model_copy(update={"to": f"{sinks['webhook_base']}/hook/{g.id}"})
-                        if c.kind == "webhook"
-                        else c
-                        for c in g.channels
-                    ]
-                }
-            )
-            for g in watch.guardians
-        ]
-        cfg = cfg.model_copy(
-            update={"watch": watch.model_copy(update={"notify": notify, "guardians": guardians})}
-        )
+        cfg = cfg.model_copy(update={"watch": watch})
     return cfg
 
 
@@ -300,7 +280,7 @@ def wait_recovered(db_url: str, since: datetime, timeout_s: float = 120) -> floa
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from app.demo.sinks import LINE_TOKEN, WEBHOOK_SECRET, NotificationSinks
+    from app.demo.sinks import NotificationSinks
     from app.services import MosquittoBroker, SystemPostgres
 
     rng = random.Random(args.seed)
@@ -313,8 +293,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sinks = NotificationSinks().start()
         stack.callback(sinks.stop)
         addresses = {
-            "line_token": LINE_TOKEN,
-            "webhook_secret": WEBHOOK_SECRET,
             "line_api_base": sinks.line_api_base,
             "smtp_port": sinks.smtp_port,
             "webhook_base": sinks.webhooks.url,

@@ -1,4 +1,5 @@
-"""A plain paho subscriber for tests: collects what a real broker delivers."""
+"""Test clients of a real broker: a plain paho subscriber that collects what it delivers,
+and a publisher of (topic, payload) pairs."""
 
 from __future__ import annotations
 
@@ -62,3 +63,15 @@ class Collector:
     def wait_for(self, count: int, timeout_s: float = 10.0) -> bool:
         """True as soon as ``count`` messages have arrived; False after ``timeout_s``."""
         return poll(lambda: self.count() >= count, timeout_s)
+
+
+def publish(url: str, messages: list[tuple[str, bytes]]) -> None:
+    """Publish (topic, payload) pairs with QoS 1, each acknowledged before the next."""
+    address = BrokerAddress.parse(url)
+    client = make_client(f"pub-{uuid.uuid4().hex[:6]}", address)
+    client.connect(address.host, address.port)
+    client.loop_start()
+    for topic, body in messages:
+        client.publish(topic, body, qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -11,13 +10,14 @@ import pytest
 from app.services import MosquittoBroker
 from citytrack import wire
 from citytrack.config import load_config
-from citytrack.mqtt import BrokerAddress, make_client
+from citytrack.mqtt import BrokerAddress
 from hub.ingest.service import HubService
 from hub.pipeline.batch import Inbound
 from hub.pipeline.runner import build_pipeline
 from hub.storage import schema
 from hub.storage.fleet import AlertRepository, DeadLetterRepository, FixRepository
 from tests.hub_messages import T0, fix, inbound
+from tests.mqtt_helpers import publish
 from tests.waiting import wait_until
 
 CFG = load_config()
@@ -64,17 +64,6 @@ def test_harsh_braking_in_the_stream_becomes_one_stored_alert(conn: psycopg.Conn
     # replaying the whole stream (outbox replay) changes nothing
     pipeline.process(conn, [inbound(f) for f in fixes])
     assert len(AlertRepository(conn).query(device_id="truck-01")) == 1
-
-
-def publish(url: str, messages: list[tuple[str, bytes]]) -> None:
-    address = BrokerAddress.parse(url)
-    client = make_client(f"pub-{uuid.uuid4().hex[:6]}", address)
-    client.connect(address.host, address.port)
-    client.loop_start()
-    for topic, body in messages:
-        client.publish(topic, body, qos=1).wait_for_publish(5)
-    client.disconnect()
-    client.loop_stop()
 
 
 def test_hub_keeps_its_session_so_messages_sent_while_it_is_down_arrive(

@@ -21,7 +21,7 @@ from app.services import MosquittoBroker, SystemPostgres, free_port
 from citytrack import wire
 from citytrack.config import CitytrackConfig, load_config
 from citytrack.logs import ThrottledLog
-from citytrack.mqtt import BrokerAddress, make_client
+from citytrack.mqtt import BrokerAddress
 from hub.ingest.inbox import FairInbox
 from hub.ingest.service import HubService
 from hub.pipeline.batch import Batch, Inbound
@@ -30,6 +30,7 @@ from hub.pipeline.runner import build_pipeline
 from hub.storage import schema
 from hub.storage.fleet import MAX_DEAD_PAYLOAD, AlertRepository, DeadLetterRepository
 from tests.hub_messages import fix, inbound
+from tests.mqtt_helpers import publish
 from tests.waiting import wait_until
 
 CFG = load_config()
@@ -106,17 +107,6 @@ def test_a_failed_detector_step_leaves_the_detectors_as_they_were(
     second = [live_fix(100 + i, s, later) for i, s in enumerate(BRAKING)]
     pipeline.process(conn, [inbound(f) for f in second])
     assert [a.kind for a in AlertRepository(conn).query(device_id="truck-01")] == ["harsh_braking"]
-
-
-def publish(url: str, messages: list[tuple[str, bytes]]) -> None:
-    address = BrokerAddress.parse(url)
-    client = make_client(f"pub-{uuid.uuid4().hex[:6]}", address)
-    client.connect(address.host, address.port)
-    client.loop_start()
-    for topic, body in messages:
-        client.publish(topic, body, qos=1).wait_for_publish(5)
-    client.disconnect()
-    client.loop_stop()
 
 
 def hub_config(client_id: str) -> CitytrackConfig:

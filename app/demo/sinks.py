@@ -29,7 +29,7 @@ class NotificationSinks:
         return self.line.url
 
     def webhook_url(self, name: str) -> str:
-        return f"{self.webhooks.url}/hook/{name}"
+        return f"{self.webhooks.url}/hook/{name}"  # as ``route_to`` addresses a guardian
 
     def start(self) -> NotificationSinks:
         self.line.start()
@@ -52,20 +52,24 @@ def route_to_sinks(watch: WatchConfig, sinks: NotificationSinks) -> WatchConfig:
 
     Sets the LINE token and webhook secret environment variables the channels read.
     """
+    return route_to(watch, sinks.line_api_base, sinks.smtp_port, sinks.webhooks.url)
+
+
+def route_to(
+    watch: WatchConfig, line_api_base: str, smtp_port: int, webhook_base: str
+) -> WatchConfig:
+    """``route_to_sinks`` by address, for a process other than the sinks' own (the sinks
+    expect ``LINE_TOKEN`` and ``WEBHOOK_SECRET``)."""
     os.environ[watch.notify.line_token_env] = LINE_TOKEN
     os.environ[watch.notify.webhook_secret_env] = WEBHOOK_SECRET
     notify = watch.notify.model_copy(
-        update={
-            "line_api_base": sinks.line_api_base,
-            "smtp_host": "127.0.0.1",
-            "smtp_port": sinks.smtp_port,
-        }
+        update={"line_api_base": line_api_base, "smtp_host": "127.0.0.1", "smtp_port": smtp_port}
     )
     guardians = [
         g.model_copy(
             update={
                 "channels": [
-                    c.model_copy(update={"to": sinks.webhook_url(g.id)})
+                    c.model_copy(update={"to": f"{webhook_base}/hook/{g.id}"})
                     if c.kind == "webhook"
                     else c
                     for c in g.channels
