@@ -480,7 +480,7 @@ def main() -> int:
     ap.add_argument(
         "--parts", default=",".join(PARTS), help="which to kill, comma-separated (default all)"
     )
-    ap.add_argument("--quick", action="store_true", help="5 trucks, 2 stations, 40 s, 4 kills")
+    ap.add_argument("--quick", action="store_true", help="5 trucks, 2 stations, 30 s, 4 kills")
     ap.add_argument("--json", type=Path)
     # the killed processes (this script started again)
     ap.add_argument("--worker", choices=["hub", "fleet"], help=argparse.SUPPRESS)
@@ -498,7 +498,7 @@ def main() -> int:
         fleet_worker(args)
         return 0
     if args.quick:
-        args.trucks, args.stations, args.duration_s, args.kills = 5, 2, 40, 4
+        args.trucks, args.stations, args.duration_s, args.kills = 5, 2, 30, 4
     unknown = set(args.parts.split(",")) - set(PARTS)
     if unknown:
         ap.error(f"--parts: unknown {', '.join(sorted(unknown))} (choose from {', '.join(PARTS)})")
