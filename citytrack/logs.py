@@ -34,9 +34,16 @@ class ThrottledLog:
         self._held: dict[Hashable, int] = {}
         self._lock = threading.Lock()
 
-    def log(self, level: int, key: Hashable, msg: str, *args: object) -> bool:
-        """Write ``msg % args`` unless a line of ``key`` was written less than ``interval_s``
-        ago; True if it was written."""
+    def log(
+        self,
+        level: int,
+        key: Hashable,
+        msg: str,
+        *args: object,
+        exc_info: BaseException | None = None,
+    ) -> bool:
+        """Write ``msg % args`` (with ``exc_info``'s traceback) unless a line of ``key`` was
+        written less than ``interval_s`` ago; True if it was written."""
         now = self.clock()
         with self._lock:
             if now < self._next.get(key, float("-inf")):
@@ -50,7 +57,7 @@ class ThrottledLog:
             self._next[key] = now + self.interval_s
         if held:
             msg += f" (and {held} more like it in the last {self.interval_s:g} s)"
-        self.logger.log(level, msg, *args)
+        self.logger.log(level, msg, *args, exc_info=exc_info)
         return True
 
     def warning(self, key: Hashable, msg: str, *args: object) -> bool:

@@ -392,6 +392,15 @@ class HubService:
             raise
         except Exception as exc:  # rejected by the database, or a defect a message set off
             if len(batch) == 1:
+                if not isinstance(exc, psycopg.Error | StoreRejectedError):
+                    # a defect: its traceback, once per kind per interval, for whoever fixes it
+                    self._throttle.log(
+                        logging.ERROR,
+                        f"defect {type(exc).__name__}",
+                        "a message set off %s",
+                        type(exc).__name__,
+                        exc_info=exc,
+                    )
                 self._dead_letter(batch[0], _why(exc))
                 return
             for msg in batch:  # find the poison message
@@ -432,5 +441,4 @@ def _why(exc: Exception) -> str:
     """A dead letter's reason for a message that failed in processing."""
     if isinstance(exc, psycopg.Error | StoreRejectedError):
         return f"rejected by the database: {exc}"
-    log.error("a message set off %s", type(exc).__name__, exc_info=exc)
     return f"could not be processed ({type(exc).__name__}: {exc})"
