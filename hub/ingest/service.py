@@ -128,6 +128,7 @@ class HubService:
         self._marks: dict[str, int] = {}  # per device, the watermark published
         self._throttle = ThrottledLog(log, LOG_INTERVAL_S)
         self._subscribed = threading.Event()
+        self._disconnected = threading.Event()
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.retention = configured_retention(cfg)
         # trips of every truck and driver_daily, after each retention run
@@ -239,7 +240,11 @@ class HubService:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
-        self.client.disconnect()
+        self._disconnected.clear()
+        if self.client.disconnect() == mqtt.MQTT_ERR_SUCCESS:
+            # let the DISCONNECT reach the broker before the network loop ends: until it
+            # does, the broker takes this session as connected and sends it what arrives
+            self._disconnected.wait(5)
         self.client.loop_stop()
         if self.watch is not None:
             self.watch.stop()
@@ -296,6 +301,7 @@ class HubService:
             )
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._disconnected.set()
         if not self._stop.is_set():
             self.link.down(reason)
 
